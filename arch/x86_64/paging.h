@@ -1,0 +1,33 @@
+/* 4-level paging (SDM vol. 3A, chapter 4). Physical memory is identity
+ * mapped; code is only ever written through a per-CPU alias window. */
+#ifndef PT_X86_PAGING_H
+#define PT_X86_PAGING_H
+
+#include "kernel/bootinfo.h"
+
+#define MAP_WRITE (1u << 0)
+#define MAP_EXEC (1u << 1)
+#define MAP_UNCACHED (1u << 2)
+
+struct page_info {
+	bool present, writable, executable, large;
+	u64 phys;
+};
+
+void paging_init(const struct boot_info *bi);
+bool paging_has_nx(void);
+/* 4 KiB mappings; a 2 MiB page in the way is split. Local TLB only: the
+ * callers change mappings no other CPU is using. */
+void map_page(u64 va, u64 pa, unsigned flags);
+void unmap_page(u64 va);
+bool paging_is_mapped(u64 va);
+struct page_info paging_query(u64 va);
+/* Uncached identity mapping for device registers. */
+void *map_mmio(u64 pa, size_t len);
+
+/* Maps the page(s) holding [addr, addr + len) writable at this CPU's alias
+ * window and returns the alias of addr; len may cross one page boundary. */
+void *text_alias_map(const void *addr, size_t len);
+void text_alias_unmap(void);
+
+#endif

@@ -1,0 +1,40 @@
+/* The x86_64 part of every CPU's per-CPU area. */
+#ifndef PT_X86_PERCPU_ARCH_H
+#define PT_X86_PERCPU_ARCH_H
+
+#include "kernel/types.h"
+
+/* 64-bit TSS (SDM vol. 3A, 8.7, figure 8-11). */
+struct __packed tss64 {
+	u32 reserved0;
+	u64 rsp[3];
+	u64 reserved1;
+	u64 ist[7];
+	u64 reserved2;
+	u16 reserved3;
+	u16 iomap_base;
+};
+
+/* IST slots (1-based in the IDT gate). #DF must have its own stack: it is
+ * how a kernel stack overflow into the guard page gets reported rather
+ * than triple-faulting. #MC may arrive anywhere. NMI deliberately runs on
+ * the interrupted stack: see traps.c. */
+enum { IST_DF = 1, IST_MC = 2, IST_COUNT = 2 };
+
+#define GDT_ENTRIES 7	/* null, code, data, TSS (2 slots), spare x2 */
+#define SEL_CODE 0x08
+#define SEL_DATA 0x10
+#define SEL_TSS 0x18
+
+/* Callee-saved state to resume at (recovery.asm, kernel/fault.h). */
+struct recovery {
+	u64 rbx, rbp, r12, r13, r14, r15, rsp, rip, rflags;
+};
+
+struct arch_cpu {
+	u64 gdt[GDT_ENTRIES] __aligned(16);
+	struct tss64 tss __aligned(16);
+	u64 ist_top[IST_COUNT + 1];
+};
+
+#endif

@@ -1,0 +1,51 @@
+/* The boot flow: from the architecture's entry to the verdict. */
+#include "kernel/arch.h"
+#include "kernel/bootinfo.h"
+#include "kernel/cmdline.h"
+#include "kernel/fault.h"
+#include "kernel/mem.h"
+#include "kernel/options.h"
+#include "kernel/printk.h"
+#include "kernel/test.h"
+#include "kernel/time.h"
+
+static void print_banner(const struct boot_info *bi)
+{
+	diag("poketorture %s: live code patching torture", PT_VERSION);
+	diag("boot: Multiboot%s from '%s'", bi->protocol == 2 ? "2" : "",
+	     bi->loader[0] ? bi->loader : "unnamed loader");
+	diag("cmdline: '%s'%s", bi->cmdline, bi->cmdline_truncated ? " (truncated)" : "");
+	options_print();
+	arch_print_banner();
+	diag("cpus: 1 online (the boot CPU; SMP bring-up is not built yet)");
+	diag("memory: %llu MiB usable in a map of %u regions%s, %llu KiB allocated at boot",
+	     (unsigned long long)(mem_total(bi, MEM_USABLE) / MiB), bi->nr_mem,
+	     bi->mem_truncated ? " (truncated)" : "",
+	     (unsigned long long)(page_alloc_used() / KiB));
+}
+
+static __noreturn void usage_error(const char *err)
+{
+	printk("poketorture: %s\n", err);
+	printk("poketorture: End of test: FAILURE (0 passed, 0 failed, 0 skipped)\n");
+	arch_finish(VERDICT_USAGE, 0);
+}
+
+void kmain(u32 magic, u32 info)
+{
+	char err[OPT_ERR_MAX];
+	bool ok;
+
+	arch_early_init();
+	if (!arch_parse_boot_info(magic, info, &boot_info))
+		panic("unknown boot loader magic %#x", magic);
+	/* Before anything else: a bad option ends the run as a usage error
+	 * whatever state the rest of the machine is in. */
+	if (options_parse(boot_info.cmdline, err, sizeof(err)))
+		usage_error(err);
+	arch_init(&boot_info);
+	test_tap_begin();
+	print_banner(&boot_info);
+	ok = test_run_all(1);
+	arch_finish(ok ? VERDICT_SUCCESS : VERDICT_FAILURE, opts.reboot);
+}

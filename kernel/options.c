@@ -1,0 +1,103 @@
+/* The option table and its values (see options.h and cmdline.h). */
+#include "kernel/arch.h"
+#include "kernel/cmdline.h"
+#include "kernel/format.h"
+#include "kernel/options.h"
+#include "kernel/printk.h"
+#include "kernel/string.h"
+#include "kernel/test.h"
+
+struct options opts;
+
+static const char *check_tests(const char *value);
+
+enum { O_TESTS, O_SEED, O_ITERS, O_SECONDS, O_BENCH, O_VERBOSE, O_REBOOT, O_COUNT };
+
+static const struct opt_desc descs[O_COUNT] = {
+	[O_TESTS] = { "tests", OPT_STRING, .check = check_tests,
+		      .accepted = "a comma-separated list of test names or globs (e.g. boot.*,smp.ipi)",
+		      .help = "which tests to run" },
+	[O_SEED] = { "seed", OPT_UINT, 0, UINT64_MAX, .help = "seed of every random choice" },
+	[O_ITERS] = { "iters", OPT_UINT, 1, 1000000000, .help = "iterations per test" },
+	[O_SECONDS] = { "seconds", OPT_UINT, 1, 86400, .help = "time budget per test" },
+	[O_BENCH] = { "bench", OPT_FLAG, .help = "run the benchmarks" },
+	[O_VERBOSE] = { "verbose", OPT_FLAG, .help = "more diagnostics" },
+	[O_REBOOT] = { "reboot", OPT_UINT, 0, 3600,
+		       .help = "real hardware: reboot N seconds after the verdict" },
+};
+
+static struct opt_val vals[O_COUNT];
+static char check_reason[160];
+
+/* Every item must be a well-formed glob that selects at least one test:
+ * a typo must not turn into an empty, "successful" run. */
+static const char *check_tests(const char *value)
+{
+	const char *p = value;
+
+	while (*p) {
+		const char *end = p;
+		char item[OPT_STR_MAX];
+
+		while (*end && *end != ',')
+			end++;
+		if (end == p)
+			return "empty item in the list";
+		ksnprintf(item, sizeof(item), "%.*s", (int)(end - p), p);
+		for (const char *c = item; *c; c++) {
+			if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+			      (*c >= '0' && *c <= '9') || strchr("._-*?[]!", *c))) {
+				ksnprintf(check_reason, sizeof(check_reason),
+					  "'%s' has a character that is not in test names or globs", item);
+				return check_reason;
+			}
+		}
+		if (!test_count_matching(item)) {
+			ksnprintf(check_reason, sizeof(check_reason),
+				  "'%s' matches no test (known: %s)", item, test_list_names());
+			return check_reason;
+		}
+		p = *end ? end + 1 : end;
+	}
+	return NULL;
+}
+
+int options_parse(const char *cmdline, char *err, size_t errlen)
+{
+	if (cmdline_parse(cmdline, descs, O_COUNT, vals, err, errlen))
+		return -1;
+	opts.tests = vals[O_TESTS].set ? vals[O_TESTS].str : NULL;
+	opts.seed_given = vals[O_SEED].set;
+	opts.seed = opts.seed_given ? vals[O_SEED].num : timestamp();
+	opts.iters = vals[O_ITERS].set ? vals[O_ITERS].num : 0;
+	opts.seconds = vals[O_SECONDS].set ? vals[O_SECONDS].num : 0;
+	opts.bench = vals[O_BENCH].set;
+	opts.verbose = vals[O_VERBOSE].set;
+	opts.reboot = vals[O_REBOOT].set ? (unsigned)vals[O_REBOOT].num : 0;
+	printk_verbose = opts.verbose;
+	return 0;
+}
+
+void options_print(void)
+{
+	char line[1024];
+	size_t n = 0;
+
+	for (unsigned i = 0; i < O_COUNT; i++) {
+		char one[OPT_STR_MAX + 32];
+
+		if (i == O_SEED)
+			ksnprintf(one, sizeof(one), "seed=%llu", (unsigned long long)opts.seed);
+		else if (!vals[i].set && descs[i].kind != OPT_FLAG)
+			ksnprintf(one, sizeof(one), "%s=%s", descs[i].name,
+				  i == O_TESTS ? "(default suite)" :
+				  i == O_REBOOT ? "0" : "(per test)");
+		else
+			opt_format(&descs[i], &vals[i], one, sizeof(one));
+		n += ksnprintf(line + n, n < sizeof(line) ? sizeof(line) - n : 0,
+			       "%s%s", i ? " " : "", one);
+	}
+	diag("options: %s", line);
+	diag("seed: %llu (%s; replay with seed=%llu)", (unsigned long long)opts.seed,
+	     opts.seed_given ? "given" : "random", (unsigned long long)opts.seed);
+}

@@ -1,0 +1,25 @@
+/* The run's options, from the boot command line (see DESIGN.md). */
+#ifndef PT_OPTIONS_H
+#define PT_OPTIONS_H
+
+#include "kernel/types.h"
+
+struct options {
+	const char *tests;	/* glob list; NULL: the default suite */
+	u64 seed;
+	bool seed_given;
+	u64 iters;		/* 0: each test's own default */
+	u64 seconds;		/* 0: each test's own default */
+	bool bench;
+	bool verbose;
+	unsigned reboot;	/* seconds; 0: halt at the end */
+};
+
+extern struct options opts;
+
+/* Returns 0, or -1 with err = "bad option '...': ...; accepted: ...". */
+int options_parse(const char *cmdline, char *err, size_t errlen);
+/* The banner's "# options:" line: every option with its value. */
+void options_print(void);
+
+#endif

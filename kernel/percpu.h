@@ -1,0 +1,49 @@
+/* Per-CPU state. Each CPU reaches its own through this_cpu(). */
+#ifndef PT_PERCPU_H
+#define PT_PERCPU_H
+
+#include "kernel/arch.h"
+
+#define MAX_CPUS 288	/* QEMU's pc machine limit; APIC IDs may be sparse */
+
+/* What a caught fault was (see fault.h). */
+struct fault_info {
+	int vector;		/* -1: none */
+	u64 error_code;
+	u64 addr;		/* faulting address where the fault has one */
+	u64 ip;			/* instruction that faulted */
+};
+
+#define DEFER_BUF 2048
+
+struct cpu {
+	struct cpu *self;	/* must stay first: this_cpu() loads it */
+	int id;			/* logical number, 0 = boot CPU */
+	u32 hw_id;		/* APIC ID */
+	bool online;
+
+	struct recovery *expect;	/* fault_try() in progress */
+	struct recovery *abort;		/* where a crashing test unwinds to */
+	struct fault_info fault;	/* the last expected fault */
+	unsigned trap_depth;		/* nesting of traps now running */
+	unsigned nmi_depth;
+
+	/* printk output from a context that interrupted this CPU's own
+	 * console-lock holder (an NMI): flushed by the next printk. */
+	char defer_buf[DEFER_BUF];
+	u32 defer_head, defer_tail, defer_dropped;
+
+	struct arch_cpu arch;
+};
+
+extern struct cpu cpus[MAX_CPUS];
+extern unsigned cpus_possible;	/* how many cpus[] entries are in use */
+
+int this_cpu_id(void);
+
+static inline struct cpu *this_cpu(void)
+{
+	return arch_this_cpu();
+}
+
+#endif

@@ -1,0 +1,202 @@
+/* The test runner (see test.h). */
+#include "kernel/arch.h"
+#include "kernel/fault.h"
+#include "kernel/format.h"
+#include "kernel/glob.h"
+#include "kernel/options.h"
+#include "kernel/percpu.h"
+#include "kernel/printk.h"
+#include "kernel/string.h"
+#include "kernel/test.h"
+#include "kernel/time.h"
+
+extern const struct test __tests_start[], __tests_end[];
+
+static struct tap tap;
+static bool tap_open;
+static const struct test *current;
+static enum test_status status;
+static char skip_reason[160];
+
+static void emit_line(const char *line, void *ctx)
+{
+	printk("%s\n", line);
+}
+
+const char *test_current_name(void)
+{
+	return current ? current->name : NULL;
+}
+
+static void set_status(enum test_status s)
+{
+	status = test_status_merge(status, s);
+}
+
+void test_pass(void)
+{
+	set_status(TEST_PASS);
+}
+
+static void report(enum test_status s, const char *label, const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	kvsnprintf(msg, sizeof(msg), fmt, ap);
+	diag("%s: %s", label, msg);
+	if (s == TEST_SKIP && !skip_reason[0])
+		strlcpy(skip_reason, msg, sizeof(skip_reason));
+	set_status(s);
+}
+
+void test_fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	report(TEST_FAIL, "FAIL", fmt, ap);
+	va_end(ap);
+}
+
+void test_skip(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	report(TEST_SKIP, "SKIP", fmt, ap);
+	va_end(ap);
+}
+
+void test_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	report(TEST_ERROR, "ERROR", fmt, ap);
+	va_end(ap);
+}
+
+u64 test_iters(u64 dflt)
+{
+	return opts.iters ? opts.iters : dflt;
+}
+
+u64 test_seconds(u64 dflt)
+{
+	return opts.seconds ? opts.seconds : dflt;
+}
+
+unsigned test_count_matching(const char *glob)
+{
+	unsigned n = 0;
+
+	for (const struct test *t = __tests_start; t < __tests_end; t++)
+		n += glob_match(glob, t->name);
+	return n;
+}
+
+const char *test_list_names(void)
+{
+	static char names[1024];
+	size_t n = 0;
+
+	names[0] = '\0';
+	for (const struct test *t = __tests_start; t < __tests_end; t++)
+		n += ksnprintf(names + n, n < sizeof(names) ? sizeof(names) - n : 0,
+			       "%s%s", t == __tests_start ? "" : ", ", t->name);
+	return names;
+}
+
+static bool selected(const struct test *t)
+{
+	if (opts.tests)
+		return glob_match_list(opts.tests, t->name);
+	if (t->flags & TEST_EXPLICIT)
+		return false;
+	return !(t->flags & TEST_BENCH) || opts.bench;
+}
+
+struct recovery *test_crash_recovery(const char *what)
+{
+	struct cpu *c = this_cpu();
+
+	if (!current || !c->abort)
+		return NULL;
+	diag("ERROR: %s crashed with %s; unwinding to the test runner", current->name, what);
+	set_status(TEST_ERROR);
+	return c->abort;
+}
+
+/* Runs t->fn with a recovery point armed, so a crash unwinds to here. */
+static void run_protected(const struct test *t)
+{
+	struct cpu *volatile c = this_cpu();
+	struct recovery r;
+
+	if (recovery_set(&r) == 0) {
+		c->abort = &r;
+		t->fn();
+	} else {
+		/* Unwound out of a trap: whatever nesting it had is gone. */
+		c->trap_depth = 0;
+		c->nmi_depth = 0;
+		c->expect = NULL;
+	}
+	c->abort = NULL;
+}
+
+static void run_one(const struct test *t, unsigned cpus_online)
+{
+	u64 start;
+
+	current = t;
+	status = TEST_NONE;
+	skip_reason[0] = '\0';
+	diag("%s: %s", t->name, t->purpose);
+	start = timestamp();
+	if (t->flags & TEST_BENCH && !opts.bench)
+		test_skip("a benchmark: add the bench option");
+	else if (cpus_online < t->min_cpus)
+		test_skip("needs %u CPUs, %u online", t->min_cpus, cpus_online);
+	else
+		run_protected(t);
+	if (status == TEST_NONE)
+		test_error("the test reported nothing");
+	diag("%s: %s in %llu ms", t->name, test_status_name(status),
+	     (unsigned long long)(ticks_to_ns(timestamp() - start) / 1000000));
+	tap_result(&tap, t->name, status, skip_reason);
+	current = NULL;
+}
+
+bool test_run_all(unsigned cpus_online)
+{
+	unsigned n = 0;
+
+	for (const struct test *t = __tests_start; t < __tests_end; t++)
+		n += selected(t);
+	tap_plan(&tap, n);
+	for (const struct test *t = __tests_start; t < __tests_end; t++)
+		if (selected(t))
+			run_one(t, cpus_online);
+	tap_final(&tap);
+	tap_open = false;
+	return tap_success(&tap);
+}
+
+void test_tap_begin(void)
+{
+	tap_init(&tap, emit_line, NULL);
+	tap_header(&tap);
+	tap_open = true;
+}
+
+void test_panic_close(void)
+{
+	if (current) {
+		tap_result(&tap, current->name, TEST_ERROR, NULL);
+		current = NULL;
+	} else {
+		tap.failed++;	/* the run itself failed */
+	}
+	tap_final(&tap);
+}

@@ -1,5 +1,6 @@
 /* The test runner (see test.h). */
 #include "kernel/arch.h"
+#include "kernel/cmdline.h"
 #include "kernel/fault.h"
 #include "kernel/format.h"
 #include "kernel/glob.h"
@@ -107,13 +108,37 @@ const char *test_list_names(void)
 	return names;
 }
 
-static bool selected(const struct test *t)
+/* The position of the first item of tests= that selects t (so tests run
+ * in the order the user listed them), or -1 when t is not selected. */
+static int selection_rank(const struct test *t)
 {
-	if (opts.tests)
-		return glob_match_list(opts.tests, t->name);
-	if (t->flags & TEST_EXPLICIT)
-		return false;
-	return !(t->flags & TEST_BENCH) || opts.bench;
+	const char *p = opts.tests;
+	char item[OPT_STR_MAX];
+	int rank = 0;
+
+	if (!p) {
+		if (t->flags & TEST_EXPLICIT)
+			return -1;
+		return !(t->flags & TEST_BENCH) || opts.bench ? 0 : -1;
+	}
+	while (*p) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+
+		ksnprintf(item, sizeof(item), "%.*s", (int)len, p);
+		if (glob_match(item, t->name))
+			return rank;
+		rank++;
+		p += len + (end ? 1 : 0);
+	}
+	return -1;
+}
+
+static bool runs_before(const struct test *a, const struct test *b)
+{
+	int ra = selection_rank(a), rb = selection_rank(b);
+
+	return ra != rb ? ra < rb : strcmp(a->name, b->name) < 0;
 }
 
 struct recovery *test_crash_recovery(const char *what)
@@ -168,16 +193,38 @@ static void run_one(const struct test *t, unsigned cpus_online)
 	current = NULL;
 }
 
-bool test_run_all(unsigned cpus_online)
+#define TESTS_MAX 512
+
+/* Tests run in the order of tests= and then by name, whatever order the
+ * linker laid them out in. */
+static unsigned sorted_selection(const struct test **out)
 {
 	unsigned n = 0;
 
-	for (const struct test *t = __tests_start; t < __tests_end; t++)
-		n += selected(t);
+	for (const struct test *t = __tests_start; t < __tests_end && n < TESTS_MAX; t++) {
+		unsigned i = n++;
+
+		if (selection_rank(t) < 0) {
+			n--;
+			continue;
+		}
+		while (i && runs_before(t, out[i - 1])) {
+			out[i] = out[i - 1];
+			i--;
+		}
+		out[i] = t;
+	}
+	return n;
+}
+
+bool test_run_all(unsigned cpus_online)
+{
+	static const struct test *list[TESTS_MAX];
+	unsigned n = sorted_selection(list);
+
 	tap_plan(&tap, n);
-	for (const struct test *t = __tests_start; t < __tests_end; t++)
-		if (selected(t))
-			run_one(t, cpus_online);
+	for (unsigned i = 0; i < n; i++)
+		run_one(list[i], cpus_online);
 	tap_final(&tap);
 	tap_open = false;
 	return tap_success(&tap);

@@ -186,6 +186,14 @@ void *map_mmio(u64 pa, size_t len)
 	return (void *)(uintptr_t)pa;
 }
 
+void *phys_map(u64 pa, size_t len)
+{
+	for (u64 va = ALIGN_DOWN(pa, PAGE_SIZE); va < pa + len; va += PAGE_SIZE)
+		if (!paging_is_mapped(va))
+			map_page(va, va, MAP_WRITE);
+	return (void *)(uintptr_t)pa;
+}
+
 static u64 alias_slot(void)
 {
 	return ALIAS_BASE + (u64)this_cpu()->id * ALIAS_SLOT_PAGES * PAGE_SIZE;

@@ -22,6 +22,10 @@ void map_page(u64 va, u64 pa, unsigned flags);
 void unmap_page(u64 va);
 bool paging_is_mapped(u64 va);
 struct page_info paging_query(u64 va);
+/* Identity-maps [pa, pa + len) read/write, cached, where it is not mapped
+ * yet (firmware tables outside the memory map), and returns pa as a
+ * pointer. */
+void *phys_map(u64 pa, size_t len);
 /* Uncached identity mapping for device registers. */
 void *map_mmio(u64 pa, size_t len);
 

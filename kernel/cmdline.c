@@ -146,6 +146,14 @@ static int fail(char *err, size_t errlen, const char *word, size_t wlen,
 	return -1;
 }
 
+/* QEMU's -kernel puts the image path first; GRUB's multiboot2 does not.
+ * Only a word that looks like a file name is skipped, so that a stray
+ * first word like 'bogus' is still refused. */
+static bool looks_like_image_name(const char *w, size_t len)
+{
+	return memchr(w, '/', len) || memchr(w, '.', len) || (len && w[0] == '(');
+}
+
 static int parse_word(const char *w, size_t wlen, bool first,
 		      const struct opt_desc *descs, size_t n,
 		      struct opt_val *vals, char *err, size_t errlen)
@@ -158,8 +166,8 @@ static int parse_word(const char *w, size_t wlen, bool first,
 	struct opt_val *v;
 
 	if (!d) {
-		if (first && !eq)
-			return 0;	/* the image name */
+		if (first && !eq && looks_like_image_name(w, wlen))
+			return 0;
 		list_options(descs, n, accepted, sizeof(accepted));
 		return fail(err, errlen, w, wlen, "unknown option", accepted);
 	}

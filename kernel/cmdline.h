@@ -39,8 +39,9 @@ struct opt_val {
 
 /*
  * Parses a whitespace-separated NAME=VALUE / FLAG line into vals[i] for
- * descs[i]. A first word without '=' that names no option is the image
- * name the loader put there and is skipped. Returns 0, or -1 with err set
+ * descs[i]. A first word without '=' that names no option and looks like
+ * a file name (has '/' or '.', or starts with a GRUB device '(') is the
+ * image name the loader put there and is skipped. Returns 0, or -1 with err set
  * to "bad option 'NAME=VALUE': REASON; accepted: ...".
  */
 int cmdline_parse(const char *line, const struct opt_desc *descs, size_t n,

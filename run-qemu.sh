@@ -1,0 +1,313 @@
+#!/usr/bin/env bash
+# Boot poketorture under QEMU, stream its serial console, and turn its
+# verdict into an exit status:
+#   0 SUCCESS, 1 FAILURE, 2 anything else (usage error of this script or of
+#   the kernel, crash, timeout, missing final line).
+# Each non-zero exit prints one line on stderr saying why.
+set -euo pipefail
+
+readonly ME=run-qemu.sh
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+readonly ROOT
+readonly BUILD=$ROOT/build
+readonly OVMF_CODE=/usr/share/OVMF/OVMF_CODE_4M.fd
+readonly OVMF_VARS=/usr/share/OVMF/OVMF_VARS_4M.fd
+readonly FINAL_RE='^poketorture: End of test: (SUCCESS|FAILURE) \([0-9]+ passed, [0-9]+ failed, [0-9]+ skipped\)$'
+
+# Testing hook: a directory holding poketorture.elf and poketorture-mb1.elf
+# to boot instead of the ones `make kernel` builds (make is then not run).
+KERNEL_DIR=${POKETORTURE_KERNEL_DIR:-}
+
+# Options, with their defaults.
+smp=4 mem=128 accel=auto boot=kernel firmware=bios machine=pc
+timeout=120 timeout_given=0 gdb=0 log=""
+kernel_opts=()
+
+# Filled while running; cleanup() looks at them.
+tmp_files=() qemu_pid="" tail_pid=""
+
+usage() {
+    cat <<'EOF'
+Usage: ./run-qemu.sh [OPTIONS] [-- KERNEL OPTIONS]
+
+Boot poketorture in QEMU, show its serial console, exit with its verdict.
+
+  --smp N          virtual CPUs, 1..288 (default 4)
+  --mem MB         guest memory in MiB (default 128)
+  --accel A        auto, tcg (single-threaded, the gate), tcg-mt, kvm
+                   (default auto: kvm only if the CPU has vmx/svm and /dev/kvm
+                   opens read-write, else tcg)
+  --boot B         kernel (QEMU -kernel, Multiboot1), iso (GRUB image as a
+                   CD-ROM) or usb (the same image as a USB stick) (default kernel)
+  --firmware F     bios (SeaBIOS) or uefi (OVMF; needs --boot iso or usb)
+                   (default bios)
+  --machine M      pc or q35 (default pc)
+  --timeout S      kill QEMU after S seconds (default 120; none with --gdb)
+  --gdb            start halted with a gdb stub on localhost:1234
+  --log FILE       also write the serial console to FILE
+  -h, --help       this text
+
+Everything after -- is the kernel command line, e.g.
+  ./run-qemu.sh --smp 2 -- tests=boot.* verbose
+
+Exit status: 0 SUCCESS, 1 FAILURE, 2 usage error, crash or timeout.
+EOF
+}
+
+# A one-line reason on stderr, then the exit status.
+die() {
+    local status=$1
+    shift
+    echo "$ME: $*" >&2
+    exit "$status"
+}
+
+die_usage() {
+    echo "$ME: usage error: $* (see --help)" >&2
+    exit 2
+}
+
+# shellcheck disable=SC2317 # called from the EXIT trap
+cleanup() {
+    [[ -z $qemu_pid ]] || kill "$qemu_pid" 2>/dev/null || true
+    [[ -z $tail_pid ]] || kill "$tail_pid" 2>/dev/null || true
+    ((${#tmp_files[@]} == 0)) || rm -rf "${tmp_files[@]}"
+}
+
+# An option's value must be there and must not look like the next option.
+need_value() {
+    [[ $# -ge 2 && $2 != --* ]] || die_usage "$1 needs a value"
+}
+
+check_int() {
+    local opt=$1 value=$2 min=$3 max=$4
+    if [[ ! $value =~ ^[0-9]{1,9}$ ]] || ((10#$value < min || 10#$value > max)); then
+        die_usage "$opt '$value': accepted: a whole number from $min to $max"
+    fi
+}
+
+check_choice() {
+    local opt=$1 value=$2 choice
+    shift 2
+    for choice in "$@"; do
+        [[ $value == "$choice" ]] && return 0
+    done
+    local IFS='|'
+    die_usage "$opt '$value': accepted: $*"
+}
+
+parse_args() {
+    local opt value
+    while (($#)); do
+        opt=$1
+        # Accept both "--smp 4" and "--smp=4".
+        if [[ $opt == --*=* ]]; then
+            set -- "${opt%%=*}" "${opt#*=}" "${@:2}"
+            opt=$1
+        fi
+        case $opt in
+            -h | --help) usage; exit 0 ;;
+            --gdb) gdb=1; shift; continue ;;
+            --) shift; kernel_opts=("$@"); break ;;
+            --smp | --mem | --accel | --boot | --firmware | --machine | --timeout | --log)
+                need_value "$@"; value=$2; shift 2 ;;
+            *) die_usage "unknown argument '$opt' (kernel options go after --)" ;;
+        esac
+        case $opt in
+            --smp) check_int "$opt" "$value" 1 288; smp=$((10#$value)) ;;
+            --mem) check_int "$opt" "$value" 16 1048576; mem=$((10#$value)) ;;
+            --accel) check_choice "$opt" "$value" auto tcg tcg-mt kvm; accel=$value ;;
+            --boot) check_choice "$opt" "$value" kernel iso usb; boot=$value ;;
+            --firmware) check_choice "$opt" "$value" bios uefi; firmware=$value ;;
+            --machine) check_choice "$opt" "$value" pc q35; machine=$value ;;
+            --timeout) check_int "$opt" "$value" 1 86400; timeout=$((10#$value)); timeout_given=1 ;;
+            --log) log=$value ;;
+        esac
+    done
+    if [[ $firmware == uefi && $boot == kernel ]]; then
+        die_usage "--firmware uefi needs --boot iso or --boot usb: QEMU's -kernel loads a Multiboot kernel only through SeaBIOS's option ROM"
+    fi
+    # A debugging session lasts as long as the person at gdb wants.
+    if ((gdb && !timeout_given)); then
+        timeout=0
+    fi
+}
+
+# KVM is only worth it with hardware virtualization: without vmx/svm the
+# /dev/kvm of a nested software hypervisor is far slower than TCG.
+kvm_usable() {
+    grep -Eqw 'vmx|svm' /proc/cpuinfo 2>/dev/null || return 1
+    { : <>/dev/kvm; } 2>/dev/null
+}
+
+# Resolves "auto" and appends the accelerator and CPU model.
+accel_args() {
+    if [[ $accel == auto ]]; then
+        if kvm_usable; then accel=kvm; else accel=tcg; fi
+    fi
+    case $accel in
+        tcg) qemu_args+=(-accel "tcg,thread=single" -cpu max) ;;
+        tcg-mt) qemu_args+=(-accel "tcg,thread=multi" -cpu max) ;;
+        kvm)
+            { : <>/dev/kvm; } 2>/dev/null || die 2 "--accel kvm: /dev/kvm cannot be opened read-write"
+            qemu_args+=(-accel kvm -cpu host) ;;
+    esac
+}
+
+# Dependencies and kernel: both are no-ops when up to date. Their chatter
+# goes to stderr so stdout stays the serial console.
+prepare_kernel() {
+    "$ROOT/tests/deps.sh" >&2 || die 2 "missing host dependencies (see above)"
+    if [[ -n $KERNEL_DIR ]]; then
+        return 0
+    fi
+    KERNEL_DIR=$BUILD
+    local -a make_args=(-s -C "$ROOT" kernel)
+    [[ -n ${CROSS_COMPILE:-} ]] && make_args+=("CROSS_COMPILE=$CROSS_COMPILE")
+    make "${make_args[@]}" >&2 || die 2 "make kernel failed"
+}
+
+# One image per kernel and option set, reused while it is newer than the
+# kernel and than the files it is made from.
+# Sets $image.
+image_for_options() {
+    local kernel=$KERNEL_DIR/poketorture.elf key dep
+    [[ -f $kernel ]] || die 2 "no kernel at $kernel"
+    key=$(printf '%s\n%s\n' "$kernel" "${kernel_opts[*]}" | sha256sum)
+    image=$BUILD/images/${key:0:16}.iso
+    mkdir -p "$BUILD/images"
+    for dep in "$kernel" "$ROOT/boot/grub.cfg.in" "$ROOT/tests/mkimage.sh"; do
+        if [[ ! -f $image || $dep -nt $image ]]; then
+            "$ROOT/tests/mkimage.sh" --kernel "$kernel" --out "$image" \
+                --options "${kernel_opts[*]}" --timeout 0 >&2 || die 2 "could not build the boot image"
+            break
+        fi
+    done
+}
+
+boot_args() {
+    local image
+    case $boot in
+        kernel)
+            local kernel=$KERNEL_DIR/poketorture-mb1.elf
+            [[ -f $kernel ]] || die 2 "no kernel at $kernel"
+            qemu_args+=(-kernel "$kernel" -append "${kernel_opts[*]}") ;;
+        iso)
+            image_for_options
+            qemu_args+=(-drive "if=none,id=cd,media=cdrom,readonly=on,format=raw,file=$image")
+            qemu_args+=(-device "ide-cd,drive=cd,bootindex=0") ;;
+        usb)
+            image_for_options
+            # Read-only: the stick is never written, and runs can share it.
+            qemu_args+=(-drive "if=none,id=stick,readonly=on,format=raw,file=$image")
+            qemu_args+=(-device "qemu-xhci,id=xhci" -device "usb-storage,bus=xhci.0,drive=stick,bootindex=0") ;;
+    esac
+}
+
+# OVMF keeps its variables in the second flash; each run gets a fresh copy
+# so one run's boot entries never leak into the next.
+firmware_args() {
+    [[ $firmware == uefi ]] || return 0
+    local vars
+    vars=$(mktemp "${TMPDIR:-/tmp}/poketorture-vars.XXXXXX")
+    tmp_files+=("$vars")
+    cp "$OVMF_VARS" "$vars"
+    qemu_args+=(-drive "if=pflash,format=raw,unit=0,readonly=on,file=$OVMF_CODE")
+    qemu_args+=(-drive "if=pflash,format=raw,unit=1,file=$vars")
+}
+
+build_qemu_args() {
+    qemu_args=(qemu-system-x86_64 -machine "$machine")
+    accel_args
+    qemu_args+=(
+        -smp "$smp" -m "$mem"
+        -display none -monitor none -parallel none -nic none -no-reboot
+        -chardev "file,id=com1,path=$serial_log,append=on" -serial chardev:com1
+        -device "isa-debug-exit,iobase=0xf4,iosize=0x04"
+    )
+    firmware_args
+    boot_args
+    if ((gdb)); then
+        qemu_args+=(-s -S)
+        echo "$ME: waiting for gdb: gdb $KERNEL_DIR/poketorture.elf -ex 'target remote localhost:1234'" >&2
+    fi
+}
+
+# QEMU writes the serial port to a file (no stdin or tty needed, which CI
+# lacks); tail streams that file to stdout until QEMU is gone.
+run_qemu() {
+    local -a cmd=("${qemu_args[@]}")
+    ((timeout > 0)) && cmd=(timeout -k 5 "$timeout" "${cmd[@]}")
+    : >"$serial_log"
+    # QEMU's own messages are shown after it exits, so they come before the
+    # reason line; "terminating on signal" only repeats what the reason says.
+    local qemu_err
+    qemu_err=$(mktemp "${TMPDIR:-/tmp}/poketorture-qemu.XXXXXX")
+    tmp_files+=("$qemu_err")
+    "${cmd[@]}" </dev/null 2>"$qemu_err" &
+    qemu_pid=$!
+    tail -n +1 -s 0.2 --pid="$qemu_pid" -f "$serial_log" &
+    tail_pid=$!
+    local status=0
+    wait "$qemu_pid" || status=$?
+    qemu_pid=""
+    wait "$tail_pid" || true
+    tail_pid=""
+    grep -av 'terminating on signal' "$qemu_err" >&2 || true
+    return "$status"
+}
+
+# The last non-blank line of the serial log, without carriage returns.
+last_line() {
+    tr -d '\r' <"$serial_log" | grep -av '^[[:space:]]*$' | tail -n 1 || true
+}
+
+# Both signals must agree: QEMU's status (from isa-debug-exit) and the
+# final line. A triple fault under -no-reboot exits 0, so 0 is a crash.
+verdict() {
+    local status=$1 final
+    final=$(last_line)
+    if ((timeout > 0 && (status == 124 || status == 137))); then
+        die 2 "timeout: no verdict after ${timeout} s, QEMU killed"
+    fi
+    [[ $final =~ $FINAL_RE ]] || final=""
+    case $status in
+        1)
+            [[ $final == *": SUCCESS "* ]] && exit 0
+            [[ -n $final ]] && die 2 "crash: QEMU exit status 1 (SUCCESS) but the final line says: $final"
+            die 2 "crash: QEMU exit status 1 but no final 'poketorture: End of test:' line (did QEMU start?)" ;;
+        3)
+            [[ $final == *": FAILURE "* ]] && die 1 "${final#poketorture: End of test: }"
+            [[ -n $final ]] && die 2 "crash: QEMU exit status 3 (FAILURE) but the final line says: $final"
+            die 2 "crash: QEMU exit status 3 but no final 'poketorture: End of test:' line" ;;
+        5)
+            local bad
+            bad=$(tr -d '\r' <"$serial_log" | grep -a -m1 '^poketorture: bad option' || true)
+            die 2 "usage error (QEMU status 5): ${bad:-the kernel rejected its options}" ;;
+        0) die 2 "crash: QEMU exit status 0 (triple fault or guest reset under -no-reboot)" ;;
+        *) die 2 "crash: QEMU exit status $status" ;;
+    esac
+}
+
+main() {
+    parse_args "$@"
+    trap cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+
+    if [[ -n $log ]]; then
+        mkdir -p "$(dirname "$log")"
+        serial_log=$log
+    else
+        serial_log=$(mktemp "${TMPDIR:-/tmp}/poketorture-serial.XXXXXX")
+        tmp_files+=("$serial_log")
+    fi
+
+    prepare_kernel
+    build_qemu_args
+    local status=0
+    run_qemu || status=$?
+    verdict "$status"
+}
+
+main "$@"

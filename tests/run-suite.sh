@@ -1,0 +1,226 @@
+#!/usr/bin/env bash
+# Run the QEMU matrix of tests/suite.manifest, one configuration at a time
+# (2 host cores, each QEMU a single-threaded TCG), and check each verdict,
+# its TAP and its extra log checks.
+#
+# Prints one result line per configuration and ends with the line
+#   suite: N passed, N failed, N skipped
+# Exit status: 0 if nothing failed, 1 otherwise, 2 on bad usage.
+set -euo pipefail
+
+readonly ME=run-suite.sh
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+readonly ROOT
+readonly LOGS=build/logs
+
+manifest=$ROOT/tests/suite.manifest
+filter='*'
+passed=0 failed=0 skipped=0 selected=0
+declare -A seen_names=()
+
+usage() {
+    cat <<'EOF'
+Usage: tests/run-suite.sh [MANIFEST] [--filter GLOB]
+
+Runs every configuration of MANIFEST (default tests/suite.manifest) whose
+name matches GLOB (default *). Serial logs go to build/logs/NAME.log.
+EOF
+}
+
+die_usage() {
+    echo "$ME: usage error: $* (see --help)" >&2
+    exit 2
+}
+
+parse_args() {
+    local manifest_given=0
+    while (($#)); do
+        case $1 in
+            -h | --help) usage; exit 0 ;;
+            --filter) [[ $# -ge 2 ]] || die_usage "--filter needs a GLOB"; filter=$2; shift 2 ;;
+            --filter=*) filter=${1#--filter=}; shift ;;
+            -*) die_usage "unknown option '$1'" ;;
+            *)
+                ((manifest_given == 0)) || die_usage "one MANIFEST only, got '$1' too"
+                manifest=$1 manifest_given=1; shift ;;
+        esac
+    done
+    [[ -f $manifest ]] || die_usage "manifest '$manifest': no such file"
+}
+
+# Microseconds since the epoch, from bash itself: no process per reading.
+now_us() {
+    local t=$EPOCHREALTIME
+    echo $((10#${t/./}))
+}
+
+# Tenths of a second since a now_us reading, as "12.3".
+elapsed_since() {
+    local tenths=$((($(now_us) - $1 + 50000) / 100000))
+    echo "$((tenths / 10)).$((tenths % 10))"
+}
+
+trim() {
+    local s=$1
+    s=${s#"${s%%[![:space:]]*}"}
+    s=${s%"${s##*[![:space:]]}"}
+    printf '%s' "$s"
+}
+
+# Same test as run-qemu.sh's auto: without vmx/svm /dev/kvm is a slow
+# nested software hypervisor, not something to gate on.
+kvm_usable() {
+    grep -Eqw 'vmx|svm' /proc/cpuinfo 2>/dev/null || return 1
+    { : <>/dev/kvm; } 2>/dev/null
+}
+
+# Prints why a configuration can't run here, or nothing.
+skip_reason() {
+    local expected=$1
+    shift
+    if [[ $expected == SKIP:* ]]; then
+        trim "${expected#SKIP:}"
+        return
+    fi
+    local arg prev=""
+    for arg in "$@"; do
+        if [[ $arg == --accel=kvm || ($prev == --accel && $arg == kvm) ]] && ! kvm_usable; then
+            echo "KVM not usable here (no vmx/svm in /proc/cpuinfo or /dev/kvm not read-write)"
+            return
+        fi
+        prev=$arg
+    done
+}
+
+# run-qemu.sh's own reason line, for FAIL messages.
+qemu_reason() {
+    local err=$1
+    grep -a '^run-qemu.sh: ' "$err" 2>/dev/null | tail -n 1 | sed 's/^run-qemu.sh: //' || true
+}
+
+# Checks the exit status against the expectation. Prints a reason on mismatch.
+check_status() {
+    local expected=$1 status=$2 err=$3 want
+    case $expected in
+        SUCCESS) want=0 ;;
+        FAILURE) want=1 ;;
+        USAGE) want=2 ;;
+        *) echo "bad expected '$expected' (SUCCESS, FAILURE, USAGE or SKIP: reason)"; return ;;
+    esac
+    if ((status != want)); then
+        local why
+        why=$(qemu_reason "$err")
+        ((status == 0)) && why=SUCCESS
+        echo "expected $expected (exit $want), got exit $status${why:+: $why}"
+    elif [[ $expected == USAGE ]] && ! grep -q '^run-qemu.sh: usage error' "$err"; then
+        echo "exit 2 but not a usage error: $(qemu_reason "$err")"
+    fi
+}
+
+# The TAP of a run that reached a verdict must be valid TAP.
+check_tap() {
+    local log=$1 out
+    if ! out=$("$ROOT/tests/tap-check.pl" "$log" 2>&1); then
+        # The first reason is enough for the result line; the log has the rest.
+        grep -m1 '^tap-check.pl:   ' <<<"$out" | sed 's/^tap-check.pl: *//' || echo "${out%%$'\n'*}"
+    fi
+}
+
+# Extra checks: "log~RE" and "log!~RE", each up to the next one.
+check_log() {
+    local log=$1 checks=$2 clean check re
+    [[ -z $checks ]] && return 0
+    [[ -f $log ]] || { echo "no serial log"; return; }
+    # Carriage returns would defeat $ anchors in the regexes.
+    clean=$(tr -d '\r' <"$log")
+    while IFS= read -r check; do
+        check=$(trim "$check")
+        case $check in
+            '') ;;
+            'log!~'*)
+                re=${check#'log!~'}
+                if grep -aEq -- "$re" <<<"$clean"; then echo "log matches /$re/"; return; fi ;;
+            'log~'*)
+                re=${check#'log~'}
+                if ! grep -aEq -- "$re" <<<"$clean"; then echo "log does not match /$re/"; return; fi ;;
+            *) echo "bad check '$check' (log~REGEX or log!~REGEX)"; return ;;
+        esac
+    done < <(sed -E 's/[[:space:]]+(log!?~)/\n\1/g' <<<"$checks")
+}
+
+# Runs one configuration; prints the reason it failed, or nothing.
+# Arguments: name, expected, checks, kernel options, then run-qemu.sh args.
+run_config() {
+    local name=$1 expected=$2 checks=$3 reason
+    local -a opts
+    read -r -a opts <<<"$4"
+    shift 4
+    local log=$LOGS/$name.log err=$LOGS/$name.err status=0
+    rm -f "$ROOT/$log" "$ROOT/$err"
+    "$ROOT/run-qemu.sh" "$@" --log "$ROOT/$log" -- "${opts[@]}" \
+        </dev/null >/dev/null 2>"$ROOT/$err" || status=$?
+    reason=$(check_status "$expected" "$status" "$ROOT/$err")
+    if [[ -z $reason && ($expected == SUCCESS || $expected == FAILURE) ]]; then
+        reason=$(check_tap "$ROOT/$log")
+    fi
+    [[ -n $reason ]] || reason=$(check_log "$ROOT/$log" "$checks")
+    printf '%s' "$reason"
+}
+
+# One manifest line: validates it, runs it, prints its result line.
+do_line() {
+    local lineno=$1 line=$2 name args_field opts_field expected checks
+    IFS='|' read -r name args_field opts_field expected checks <<<"$line"
+    name=$(trim "$name") expected=$(trim "${expected:-}") checks=$(trim "${checks:-}")
+    # shellcheck disable=SC2053 # the filter is a glob on purpose
+    [[ $name == $filter ]] || return 0
+    selected=$((selected + 1))
+
+    if [[ ! $name =~ ^[A-Za-z0-9._-]+$ || -n ${seen_names[$name]:-} || -z $expected ]]; then
+        echo "FAIL ${name:-?}: bad manifest line $lineno (name must be unique [A-Za-z0-9._-]+, 4 or 5 fields)"
+        failed=$((failed + 1))
+        return
+    fi
+    seen_names[$name]=1
+
+    local -a args
+    read -r -a args <<<"${args_field:-}"
+    local why
+    why=$(skip_reason "$expected" "${args[@]}")
+    if [[ -n $why ]]; then
+        echo "SKIP $name: $why"
+        skipped=$((skipped + 1))
+        return
+    fi
+
+    local start reason
+    start=$(now_us)
+    reason=$(run_config "$name" "$expected" "$checks" "${opts_field:-}" "${args[@]}")
+    if [[ -z $reason ]]; then
+        echo "PASS $name ($(elapsed_since "$start") s)"
+        passed=$((passed + 1))
+    else
+        echo "FAIL $name: $reason (see $LOGS/$name.log)"
+        failed=$((failed + 1))
+    fi
+}
+
+main() {
+    parse_args "$@"
+    mkdir -p "$ROOT/$LOGS"
+    local start lineno=0 line
+    start=$(now_us)
+    while IFS= read -r line || [[ -n $line ]]; do
+        lineno=$((lineno + 1))
+        [[ $line =~ ^[[:space:]]*(#|$) ]] && continue
+        do_line "$lineno" "$line"
+    done <"$manifest"
+
+    # A filter that matches nothing is a mistake, not a green run.
+    ((selected > 0)) || echo "$ME: no configuration in $manifest matches '$filter'"
+    echo "total wall time: $(elapsed_since "$start") s"
+    echo "suite: $passed passed, $failed failed, $skipped skipped"
+    ((failed == 0 && selected > 0))
+}
+
+main "$@"

@@ -33,6 +33,54 @@ bool arch_addr_mapped(u64 va);
 bool arch_console_init(void);
 void arch_console_write(const char *s, size_t n);
 
+/*
+ * SMP. Interrupt kinds the kernel uses; the architecture maps them to
+ * vectors and acknowledges them. Handlers run with interrupts off.
+ */
+enum ipi_kind {
+	IPI_CALL,	/* an SMP call is waiting in the mailbox */
+	IPI_WAKE,	/* wake an idle CPU: task work is waiting */
+	IPI_TIMER,	/* the local periodic timer */
+	IPI_STORM,	/* fixed-vector storms from tests */
+	IPI_KINDS,
+};
+
+struct cpu;
+struct trap_frame;
+
+/* Fills cpus[] (boot CPU first) with at most max CPUs the firmware
+ * describes; returns how many, or 0 with err set. */
+unsigned arch_enumerate_cpus(unsigned max, char *err, size_t errlen);
+/* Starts a described CPU through the trampoline; 0, or -1 when it never
+ * checked in. */
+int arch_cpu_start(struct cpu *c);
+/* Puts a parked CPU into wait-for-SIPI (INIT). */
+void arch_cpu_stop(struct cpu *c);
+void arch_set_ipi_handler(enum ipi_kind kind, void (*fn)(struct trap_frame *f));
+void arch_send_ipi(const struct cpu *c, enum ipi_kind kind);
+void arch_send_ipi_all_but_self(enum ipi_kind kind);
+void arch_send_self_ipi(enum ipi_kind kind);
+void arch_send_nmi(const struct cpu *c);
+void arch_send_nmi_all_but_self(void);
+/* Claims NMIs: returns true when the NMI was ours. */
+void arch_set_nmi_handler(bool (*fn)(struct trap_frame *f));
+/* This CPU's periodic timer, IPI_TIMER every period_ns; 0 stops it. */
+void arch_timer_periodic(u64 period_ns);
+/* Where a trap interrupted, for reports. */
+u64 arch_frame_ip(const struct trap_frame *f);
+bool arch_frame_irqs_were_on(const struct trap_frame *f);
+void arch_frame_report(const struct trap_frame *f, const char *why);
+void arch_frame_resume(struct trap_frame *f, const struct recovery *r);
+const char *arch_apic_mode(void);
+/* The calling CPU's hardware ID (APIC ID), read from the hardware. */
+u32 arch_cpu_hw_id(void);
+/* Enabled CPUs the firmware describes, and where that came from. */
+unsigned arch_cpus_described(void);
+const char *arch_cpu_source(void);
+/* Sets up interrupt delivery on the boot CPU: apic 0 auto, 1 xapic,
+ * 2 x2apic. Returns NULL or why the choice is impossible. */
+const char *arch_smp_setup(int apic_mode);
+
 /* Verdicts for arch_finish, as seen by the emulator's exit status. */
 enum verdict {
 	VERDICT_SUCCESS,

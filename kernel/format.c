@@ -9,6 +9,7 @@ struct out {
 
 struct spec {
 	bool left, zero, plus, space, alt;
+	bool ptr;	/* %p: 0x even for NULL */
 	int width;
 	int prec;	/* -1: none */
 	int length;	/* 0, 'H' (hh), 'h', 'l', 'L' (ll/j/z/t) */
@@ -33,7 +34,7 @@ static void put_str(struct out *o, const struct spec *s, const char *str)
 
 	if (!str)
 		str = "(null)";
-	while (str[len] && (s->prec < 0 || len < s->prec))
+	while ((s->prec < 0 || len < s->prec) && str[len])
 		len++;
 	if (!s->left)
 		pad(o, ' ', s->width - len);
@@ -51,6 +52,7 @@ static void put_num(struct out *o, const struct spec *s, u64 v, bool neg,
 	char tmp[24];
 	const char *prefix = "";
 	int n = 0, zeros, plen, total;
+	bool nonzero = v != 0;
 
 	while (v) {
 		tmp[n++] = digits[v % base];
@@ -64,9 +66,9 @@ static void put_num(struct out *o, const struct spec *s, u64 v, bool neg,
 		prefix = "+";
 	else if (s->space)
 		prefix = " ";
-	if (s->alt && base == 16 && n && !(n == 1 && tmp[0] == '0'))
+	if (s->alt && base == 16 && (nonzero || s->ptr))
 		prefix = upper ? "0X" : "0x";
-	if (s->alt && base == 8 && tmp[n - 1] != '0' && s->prec <= n)
+	if (s->alt && base == 8 && (n == 0 || tmp[n - 1] != '0') && s->prec <= n)
 		prefix = "0";
 	plen = 0;
 	while (prefix[plen])
@@ -163,8 +165,9 @@ static u64 arg_unsigned(const struct spec *s, va_list *ap)
 static bool convert(struct out *o, struct spec *s, char c, va_list *ap)
 {
 	s64 sv;
-	char ch[2] = { 0, 0 };
 
+	if (c != 'd' && c != 'i')	/* '+' and ' ' are for signed only */
+		s->plus = s->space = false;
 	switch (c) {
 	case 'd':
 	case 'i':
@@ -183,6 +186,7 @@ static bool convert(struct out *o, struct spec *s, char c, va_list *ap)
 		return true;
 	case 'p':
 		s->alt = true;
+		s->ptr = true;
 		s->zero = false;
 		s->prec = 16;
 		put_num(o, s, (u64)(uintptr_t)va_arg(*ap, void *), false, 16, false);
@@ -191,9 +195,12 @@ static bool convert(struct out *o, struct spec *s, char c, va_list *ap)
 		put_str(o, s, va_arg(*ap, const char *));
 		return true;
 	case 'c':
-		ch[0] = (char)va_arg(*ap, int);
-		s->prec = 1;
-		put_str(o, s, ch);
+		/* Not put_str(): a NUL character is output too. */
+		if (!s->left)
+			pad(o, ' ', s->width - 1);
+		put(o, (char)va_arg(*ap, int));
+		if (s->left)
+			pad(o, ' ', s->width - 1);
 		return true;
 	case '%':
 		put(o, '%');

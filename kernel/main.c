@@ -2,12 +2,15 @@
 #include "kernel/arch.h"
 #include "kernel/bootinfo.h"
 #include "kernel/cmdline.h"
+#include "kernel/format.h"
 #include "kernel/fault.h"
 #include "kernel/mem.h"
 #include "kernel/options.h"
 #include "kernel/printk.h"
 #include "kernel/test.h"
+#include "kernel/smp.h"
 #include "kernel/time.h"
+#include "kernel/watchdog.h"
 
 static void print_banner(const struct boot_info *bi)
 {
@@ -17,7 +20,6 @@ static void print_banner(const struct boot_info *bi)
 	diag("cmdline: '%s'%s", bi->cmdline, bi->cmdline_truncated ? " (truncated)" : "");
 	options_print();
 	arch_print_banner();
-	diag("cpus: 1 online (the boot CPU; SMP bring-up is not built yet)");
 	diag("memory: %llu MiB usable in a map of %u regions%s, %llu KiB allocated at boot",
 	     (unsigned long long)(mem_total(bi, MEM_USABLE) / MiB), bi->nr_mem,
 	     bi->mem_truncated ? " (truncated)" : "",
@@ -33,7 +35,9 @@ static __noreturn void usage_error(const char *err)
 
 void kmain(u32 magic, u32 info)
 {
+	u64 boot_start = timestamp();
 	char err[OPT_ERR_MAX];
+	const char *why;
 	bool ok;
 
 	arch_early_init();
@@ -44,8 +48,25 @@ void kmain(u32 magic, u32 info)
 	if (options_parse(boot_info.cmdline, err, sizeof(err)))
 		usage_error(err);
 	arch_init(&boot_info);
+	why = arch_smp_setup(opts.apic);
+	if (why) {
+		ksnprintf(err, sizeof(err), "bad option 'apic=%s': %s; accepted: auto%s",
+			  opts.apic == 1 ? "xapic" : "x2apic", why,
+			  opts.apic == 1 ? ", x2apic" : ", xapic");
+		usage_error(err);
+	}
 	test_tap_begin();
 	print_banner(&boot_info);
-	ok = test_run_all(1);
+	watchdog_init();
+	smp_init(opts.cpus);
+	if (opts.cpus_given && cpus_online() < opts.cpus) {
+		ksnprintf(err, sizeof(err),
+			  "bad option 'cpus=%u': only %u CPUs came online; accepted: 1 to %u",
+			  opts.cpus, cpus_online(), cpus_online());
+		usage_error(err);
+	}
+	diag("boot to tests: %llu ms", (unsigned long long)(ticks_to_ns(timestamp() - boot_start) / 1000000));
+	irq_enable();	/* the boot CPU's watchdog tick */
+	ok = test_run_all(cpus_online());
 	arch_finish(ok ? VERDICT_SUCCESS : VERDICT_FAILURE, opts.reboot);
 }

@@ -3,6 +3,7 @@
 #include "kernel/cmdline.h"
 #include "kernel/format.h"
 #include "kernel/options.h"
+#include "kernel/percpu.h"
 #include "kernel/printk.h"
 #include "kernel/string.h"
 #include "kernel/test.h"
@@ -11,7 +12,9 @@ struct options opts;
 
 static const char *check_tests(const char *value);
 
-enum { O_TESTS, O_SEED, O_ITERS, O_SECONDS, O_BENCH, O_VERBOSE, O_REBOOT, O_COUNT };
+enum { O_TESTS, O_SEED, O_ITERS, O_SECONDS, O_CPUS, O_APIC, O_BENCH, O_VERBOSE, O_REBOOT, O_COUNT };
+
+static const char *const apic_modes[] = { "auto", "xapic", "x2apic", NULL };
 
 static const struct opt_desc descs[O_COUNT] = {
 	[O_TESTS] = { "tests", OPT_STRING, .check = check_tests,
@@ -20,6 +23,9 @@ static const struct opt_desc descs[O_COUNT] = {
 	[O_SEED] = { "seed", OPT_UINT, 0, UINT64_MAX, .help = "seed of every random choice" },
 	[O_ITERS] = { "iters", OPT_UINT, 1, 1000000000, .help = "iterations per test" },
 	[O_SECONDS] = { "seconds", OPT_UINT, 1, 86400, .help = "time budget per test" },
+	[O_CPUS] = { "cpus", OPT_UINT, 1, MAX_CPUS, .help = "use at most N CPUs" },
+	[O_APIC] = { "apic", OPT_ENUM, .choices = apic_modes,
+		     .help = "local APIC mode (auto: x2APIC when the CPU has it)" },
 	[O_BENCH] = { "bench", OPT_FLAG, .help = "run the benchmarks" },
 	[O_VERBOSE] = { "verbose", OPT_FLAG, .help = "more diagnostics" },
 	[O_REBOOT] = { "reboot", OPT_UINT, 0, 3600,
@@ -74,6 +80,9 @@ int options_parse(const char *cmdline, char *err, size_t errlen)
 	opts.bench = vals[O_BENCH].set;
 	opts.verbose = vals[O_VERBOSE].set;
 	opts.reboot = vals[O_REBOOT].set ? (unsigned)vals[O_REBOOT].num : 0;
+	opts.cpus_given = vals[O_CPUS].set;
+	opts.cpus = opts.cpus_given ? (unsigned)vals[O_CPUS].num : MAX_CPUS;
+	opts.apic = vals[O_APIC].set ? (int)vals[O_APIC].choice : 0;
 	printk_verbose = opts.verbose;
 	return 0;
 }
@@ -91,7 +100,9 @@ void options_print(void)
 		else if (!vals[i].set && descs[i].kind != OPT_FLAG)
 			ksnprintf(one, sizeof(one), "%s=%s", descs[i].name,
 				  i == O_TESTS ? "(default suite)" :
-				  i == O_REBOOT ? "0" : "(per test)");
+				  i == O_REBOOT ? "0" :
+				  i == O_CPUS ? "(all)" :
+				  i == O_APIC ? "auto" : "(per test)");
 		else
 			opt_format(&descs[i], &vals[i], one, sizeof(one));
 		n += ksnprintf(line + n, n < sizeof(line) ? sizeof(line) - n : 0,

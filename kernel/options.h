@@ -13,6 +13,9 @@ struct options {
 	bool bench;
 	bool verbose;
 	unsigned reboot;	/* seconds; 0: halt at the end */
+	unsigned cpus;		/* at most this many CPUs; MAX_CPUS by default */
+	bool cpus_given;
+	int apic;		/* 0 auto, 1 xapic, 2 x2apic */
 };
 
 extern struct options opts;

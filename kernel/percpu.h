@@ -3,6 +3,7 @@
 #define PT_PERCPU_H
 
 #include "kernel/arch.h"
+#include "kernel/spinlock.h"
 
 #define MAX_CPUS 288	/* QEMU's pc machine limit; APIC IDs may be sparse */
 
@@ -15,6 +16,15 @@ struct fault_info {
 };
 
 #define DEFER_BUF 2048
+
+/* One pending SMP call (kernel/smp.c). Senders take the lock, post, and
+ * wait until the target took the call; `done` follows `taken`. */
+struct smp_mailbox {
+	struct spinlock lock;
+	void (*fn)(void *arg);
+	void *arg;
+	u64 posted, taken, done;
+};
 
 struct cpu {
 	struct cpu *self;	/* must stay first: this_cpu() loads it */
@@ -32,6 +42,26 @@ struct cpu {
 	 * console-lock holder (an NMI): flushed by the next printk. */
 	char defer_buf[DEFER_BUF];
 	u32 defer_head, defer_tail, defer_dropped;
+
+	/* SMP (kernel/smp.c). */
+	void *stack_top;
+	struct smp_mailbox irq_box;	/* runs in the IPI handler */
+	struct smp_mailbox task_box;	/* runs in the idle loop, interrupts on */
+	bool park_request;
+	bool parked;
+	u64 calls_run;			/* both boxes */
+	u64 ipis_received;		/* of any kind */
+	u64 nmis_received;
+	u64 storm_received;
+
+	/* Watchdog (kernel/watchdog.c). */
+	const char *doing;		/* what this CPU is up to, for reports */
+	u64 wd_nmi_at;			/* when the watchdog NMI'd it */
+	u64 ticks;			/* timer interrupts taken */
+	u64 last_tick;			/* timestamp of the last one */
+	u32 wd_action;			/* what an NMI from the watchdog asks */
+	bool wd_reported;
+	bool wd_busy;			/* restarting another CPU */
 
 	struct arch_cpu arch;
 };

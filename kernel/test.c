@@ -10,6 +10,7 @@
 #include "kernel/string.h"
 #include "kernel/test.h"
 #include "kernel/time.h"
+#include "kernel/watchdog.h"
 
 extern const struct test __tests_start[], __tests_end[];
 
@@ -183,8 +184,12 @@ static void run_one(const struct test *t, unsigned cpus_online)
 		test_skip("a benchmark: add the bench option");
 	else if (cpus_online < t->min_cpus)
 		test_skip("needs %u CPUs, %u online", t->min_cpus, cpus_online);
-	else
+	else {
+		/* Generous: the watchdog catches hangs, not slowness. */
+		watchdog_test_begin(opts.seconds ? (opts.seconds * 2 + 60) * 1000 : 120 * 1000);
 		run_protected(t);
+		watchdog_test_end();
+	}
 	if (status == TEST_NONE)
 		test_error("the test reported nothing");
 	diag("%s: %s in %llu ms", t->name, test_status_name(status),

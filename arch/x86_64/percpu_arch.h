@@ -35,6 +35,7 @@ struct arch_cpu {
 	u64 gdt[GDT_ENTRIES] __aligned(16);
 	struct tss64 tss __aligned(16);
 	u64 ist_top[IST_COUNT + 1];
+	bool started;		/* checked in from the trampoline */
 };
 
 #endif

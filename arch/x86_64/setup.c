@@ -2,6 +2,7 @@
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/cpuinfo.h"
 #include "arch/x86_64/paging.h"
+#include "arch/x86_64/smp.h"
 #include "arch/x86_64/traps.h"
 #include "arch/x86_64/tsc.h"
 #include "kernel/arch.h"
@@ -52,7 +53,7 @@ static void pic_disable(void)
 	outb(PIC2_DATA, 0xff);
 }
 
-static void percpu_install(struct cpu *c)
+void percpu_install(struct cpu *c)
 {
 	c->self = c;
 	wrmsr(MSR_GS_BASE, (u64)(uintptr_t)c);

@@ -1,0 +1,348 @@
+/* SMP calls, NMIs, gates, idle loop and hotplug (see smp.h). */
+#include "kernel/fault.h"
+#include "kernel/printk.h"
+#include "kernel/smp.h"
+#include "kernel/string.h"
+#include "kernel/time.h"
+#include "kernel/watchdog.h"
+
+void (*cpu_online_hook)(struct cpu *c);
+static u64 boot_ticks;
+static unsigned limit = MAX_CPUS;
+
+unsigned cpus_limit(void)
+{
+	return limit;
+}
+
+bool cpu_is_online(int cpu)
+{
+	return cpu >= 0 && (unsigned)cpu < cpus_possible && READ_ONCE(cpus[cpu].online);
+}
+
+unsigned cpus_online(void)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < cpus_possible; i++)
+		n += READ_ONCE(cpus[i].online);
+	return n;
+}
+
+/* Runs the posted call, if any. Only the box's CPU calls this. */
+static void mailbox_run(struct cpu *c, struct smp_mailbox *m)
+{
+	u64 seq = __atomic_load_n(&m->posted, __ATOMIC_ACQUIRE);
+	void (*fn)(void *);
+	void *arg;
+
+	if (seq == m->taken)
+		return;
+	fn = m->fn;
+	arg = m->arg;
+	__atomic_store_n(&m->taken, seq, __ATOMIC_RELEASE);
+	fn(arg);
+	c->calls_run++;
+	__atomic_store_n(&m->done, seq, __ATOMIC_RELEASE);
+}
+
+void smp_poll(void)
+{
+	struct cpu *c = this_cpu();
+
+	if (c->self == c)
+		mailbox_run(c, &c->irq_box);
+}
+
+static void wait_seq(const u64 *p, u64 seq)
+{
+	while (__atomic_load_n(p, __ATOMIC_ACQUIRE) < seq) {
+		smp_poll();
+		cpu_relax();
+	}
+}
+
+/* Posts a call and returns its sequence number once the target took it. */
+static u64 mailbox_post(struct cpu *t, bool irq, void (*fn)(void *), void *arg)
+{
+	struct smp_mailbox *m = irq ? &t->irq_box : &t->task_box;
+	u64 seq;
+
+	while (!spin_trylock(&m->lock)) {
+		smp_poll();
+		cpu_relax();
+	}
+	m->fn = fn;
+	m->arg = arg;
+	seq = m->posted + 1;
+	__atomic_store_n(&m->posted, seq, __ATOMIC_RELEASE);
+	arch_send_ipi(t, irq ? IPI_CALL : IPI_WAKE);
+	wait_seq(&m->taken, seq);
+	spin_unlock(&m->lock);
+	return seq;
+}
+
+void smp_call(int cpu, void (*fn)(void *), void *arg, unsigned flags)
+{
+	struct cpu *t = &cpus[cpu];
+	u64 seq;
+
+	if (cpu == this_cpu()->id) {
+		fn(arg);
+		return;
+	}
+	if (!cpu_is_online(cpu))
+		panic("smp_call to CPU %d, which is offline", cpu);
+	seq = mailbox_post(t, flags & SMP_IRQ, fn, arg);
+	if (flags & SMP_WAIT)
+		wait_seq(flags & SMP_IRQ ? &t->irq_box.done : &t->task_box.done, seq);
+}
+
+void smp_call_others(void (*fn)(void *), void *arg, unsigned flags)
+{
+	static u64 seqs[MAX_CPUS];
+	int self = this_cpu()->id;
+	bool irq = flags & SMP_IRQ;
+
+	for (unsigned i = 0; i < cpus_possible; i++)
+		if ((int)i != self && cpu_is_online(i))
+			seqs[i] = mailbox_post(&cpus[i], irq, fn, arg);
+	if (!(flags & SMP_WAIT))
+		return;
+	for (unsigned i = 0; i < cpus_possible; i++)
+		if ((int)i != self && cpu_is_online(i))
+			wait_seq(irq ? &cpus[i].irq_box.done : &cpus[i].task_box.done, seqs[i]);
+}
+
+void smp_wait_idle(int cpu)
+{
+	struct smp_mailbox *m = &cpus[cpu].task_box;
+
+	wait_seq(&m->done, __atomic_load_n(&m->posted, __ATOMIC_ACQUIRE));
+}
+
+void send_nmi(int cpu)
+{
+	arch_send_nmi(&cpus[cpu]);
+}
+
+void send_nmi_all_but_self(void)
+{
+	arch_send_nmi_all_but_self();
+}
+
+void ipi_storm(int cpu, unsigned count)
+{
+	for (unsigned i = 0; i < count; i++)
+		arch_send_ipi(&cpus[cpu], IPI_STORM);
+}
+
+void send_self_ipi_storm(void)
+{
+	arch_send_self_ipi(IPI_STORM);
+}
+
+/* Start gate -------------------------------------------------------- */
+
+void gate_init(struct start_gate *g, unsigned participants)
+{
+	g->expected = participants;
+	g->arrived = 0;
+	g->open = 0;
+	memset(g->released, 0, sizeof(g->released));
+}
+
+void gate_wait(struct start_gate *g)
+{
+	if (__atomic_add_fetch(&g->arrived, 1, __ATOMIC_ACQ_REL) == g->expected)
+		__atomic_store_n(&g->open, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&g->open, __ATOMIC_ACQUIRE)) {
+		smp_poll();
+		cpu_relax();
+	}
+	g->released[this_cpu()->id] = timestamp();
+}
+
+u64 gate_skew_ticks(const struct start_gate *g)
+{
+	u64 lo = ~0ull, hi = 0;
+
+	for (unsigned i = 0; i < MAX_CPUS; i++) {
+		if (!g->released[i])
+			continue;
+		lo = MIN(lo, g->released[i]);
+		hi = MAX(hi, g->released[i]);
+	}
+	return hi >= lo ? hi - lo : 0;
+}
+
+/* Interrupt handlers ------------------------------------------------ */
+
+static void on_call_ipi(struct trap_frame *f)
+{
+	struct cpu *c = this_cpu();
+
+	c->ipis_received++;
+	mailbox_run(c, &c->irq_box);
+}
+
+static void on_wake_ipi(struct trap_frame *f)
+{
+	this_cpu()->ipis_received++;	/* the idle loop does the work */
+}
+
+static void on_storm_ipi(struct trap_frame *f)
+{
+	struct cpu *c = this_cpu();
+
+	c->ipis_received++;
+	c->storm_received++;
+}
+
+/* The idle loop: APs live here between tasks ------------------------ */
+
+static void park(struct cpu *c)
+{
+	arch_timer_periodic(0);
+	WRITE_ONCE(c->online, false);
+	mb();
+	WRITE_ONCE(c->parked, true);
+	/* Halted with interrupts off until the INIT that follows. */
+	halt_forever();
+}
+
+static __noreturn void idle_loop(struct cpu *c)
+{
+	struct recovery r;
+
+	/* A watchdog NMI that gives up on a stuck task unwinds to here. */
+	if (recovery_set(&r)) {
+		c->trap_depth = 0;
+		c->nmi_depth = 0;
+		c->expect = NULL;
+		/* Whatever the task was, it is abandoned: mark it done. */
+		__atomic_store_n(&c->task_box.done, c->task_box.taken, __ATOMIC_RELEASE);
+	}
+	c->abort = &r;
+	for (;;) {
+		irq_disable();
+		mailbox_run(c, &c->irq_box);
+		if (READ_ONCE(c->park_request))
+			park(c);
+		if (__atomic_load_n(&c->task_box.posted, __ATOMIC_ACQUIRE) != c->task_box.taken) {
+			irq_enable();
+			mailbox_run(c, &c->task_box);
+			continue;
+		}
+		wait_for_interrupt();	/* sti; hlt: no lost wake-up */
+	}
+}
+
+void smp_ap_main(struct cpu *c)
+{
+	c->ticks = 0;
+	c->last_tick = timestamp();
+	c->wd_reported = false;
+	c->parked = false;
+	c->park_request = false;
+	if (cpu_online_hook)
+		cpu_online_hook(c);
+	watchdog_cpu_start();
+	WRITE_ONCE(c->online, true);
+	idle_loop(c);
+}
+
+/* After check-in an AP has a few instructions to go before it marks
+ * itself online; two seconds is beyond generous. */
+static bool wait_online(struct cpu *c)
+{
+	u64 end = timestamp() + ms_to_ticks(2000);
+
+	while (!READ_ONCE(c->online)) {
+		if (timestamp() > end)
+			return false;
+		smp_poll();
+		cpu_relax();
+	}
+	return true;
+}
+
+/* Hotplug ------------------------------------------------------------ */
+
+int cpu_offline(int cpu)
+{
+	struct cpu *c = &cpus[cpu];
+	u64 end = timestamp() + ms_to_ticks(2000);
+
+	if (cpu == 0 || cpu == this_cpu()->id || !cpu_is_online(cpu))
+		return -1;
+	smp_wait_idle(cpu);
+	WRITE_ONCE(c->park_request, true);
+	arch_send_ipi(c, IPI_WAKE);
+	while (!READ_ONCE(c->parked)) {
+		if (timestamp() > end) {
+			diag("CPU %d did not park within 2 s", cpu);
+			return -1;
+		}
+		smp_poll();
+		cpu_relax();
+	}
+	arch_cpu_stop(c);
+	return 0;
+}
+
+int cpu_online(int cpu)
+{
+	struct cpu *c = &cpus[cpu];
+
+	if (cpu <= 0 || (unsigned)cpu >= cpus_possible || cpu_is_online(cpu))
+		return -1;
+	/* The mailboxes restart from where they were: nothing is pending,
+	 * cpu_offline waited for that. */
+	if (arch_cpu_start(c) || !wait_online(c))
+		return -1;
+	return 0;
+}
+
+/* Boot --------------------------------------------------------------- */
+
+static void start_aps(void)
+{
+	for (unsigned i = 1; i < cpus_possible; i++) {
+		struct cpu *c = &cpus[i];
+		u64 t0 = timestamp();
+
+		if (arch_cpu_start(c) || !wait_online(c)) {
+			diag("CPU %u (APIC ID %u) never checked in: running without it",
+			     i, c->hw_id);
+			continue;
+		}
+		diag_verbose("CPU %u (APIC ID %u) online in %llu us", i, c->hw_id,
+			     (unsigned long long)(ticks_to_ns(timestamp() - t0) / 1000));
+	}
+}
+
+void smp_init(unsigned max_cpus)
+{
+	char err[160];
+	u64 t0 = timestamp();
+	unsigned n;
+
+	limit = max_cpus;
+	arch_set_ipi_handler(IPI_CALL, on_call_ipi);
+	arch_set_ipi_handler(IPI_WAKE, on_wake_ipi);
+	arch_set_ipi_handler(IPI_STORM, on_storm_ipi);
+	n = arch_enumerate_cpus(max_cpus, err, sizeof(err));
+	if (!n) {
+		diag("SMP: %s; running on the boot CPU alone", err);
+		n = 1;
+	}
+	cpus_possible = n;
+	cpus[0].online = true;
+	watchdog_cpu_start();
+	start_aps();
+	boot_ticks = timestamp() - t0;
+	diag("cpus: %u online of %u started (APIC %s), brought up in %llu ms",
+	     cpus_online(), cpus_possible, arch_apic_mode(),
+	     (unsigned long long)(ticks_to_ns(boot_ticks) / 1000000));
+}

@@ -39,7 +39,7 @@ KOBJ := $(patsubst %.c,$(B)/%.o,$(KSRC_C)) $(patsubst %.asm,$(B)/%.o,$(KSRC_S))
 
 # Pure C pieces that are also unit-tested on the host.
 HOST_SHARED := kernel/string.c kernel/format.c kernel/glob.c kernel/cmdline.c kernel/tap.c \
-	kernel/random.c
+	kernel/random.c arch/x86_64/acpi.c arch/x86_64/mptable.c
 HOST_TESTS := $(wildcard tests/host/test_*.c)
 HOST_BINS := $(patsubst tests/host/%.c,$(B)/host/%,$(HOST_TESTS))
 HOSTCFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter \
@@ -60,9 +60,26 @@ $(B)/%.o: %.asm
 	@$(if $(Q),echo "  NASM    $<")
 	$(Q)$(NASM) $(KASFLAGS) -MD $(B)/$*.d -I. $< -o $@
 
-$(B)/poketorture.elf: $(KOBJ) linker.ld
+# Two links: the second carries the text symbols of the first, for
+# symbolized backtraces (tests/mksymtab.sh says why text does not move).
+$(B)/symtab-empty.c: tests/mksymtab.sh
+	@mkdir -p $(B)
+	$(Q)tests/mksymtab.sh </dev/null >$@
+
+$(B)/symtab.c: $(KOBJ) $(B)/symtab-empty.o linker.ld tests/mksymtab.sh
+	@$(if $(Q),echo "  SYMTAB  $@")
+	$(Q)$(LD) $(KLDFLAGS) -o $(B)/poketorture.stage1.elf $(KOBJ) $(B)/symtab-empty.o
+	$(Q)$(NM) -n --defined-only $(B)/poketorture.stage1.elf | tests/mksymtab.sh >$@
+
+$(B)/symtab.o: $(B)/symtab.c
+	$(Q)$(CC) $(KCFLAGS) -c $< -o $@
+
+$(B)/symtab-empty.o: $(B)/symtab-empty.c
+	$(Q)$(CC) $(KCFLAGS) -c $< -o $@
+
+$(B)/poketorture.elf: $(KOBJ) $(B)/symtab.o linker.ld
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(LD) $(KLDFLAGS) -o $@ $(KOBJ)
+	$(Q)$(LD) $(KLDFLAGS) -o $@ $(KOBJ) $(B)/symtab.o
 	$(Q)tests/check-headers.sh $@
 
 # QEMU's -kernel multiboot loader refuses ELF64; the same image relabelled as
@@ -74,7 +91,7 @@ $(B)/poketorture-mb1.elf: $(B)/poketorture.elf
 
 host-tests: $(HOST_BINS)
 
-$(B)/host/%: tests/host/%.c $(HOST_SHARED) $(wildcard kernel/*.h)
+$(B)/host/%: tests/host/%.c $(HOST_SHARED) $(wildcard kernel/*.h arch/x86_64/*.h)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  HOSTCC  $@")
 	$(Q)$(HOSTCC) $(HOSTCFLAGS) -o $@ $< $(HOST_SHARED) -lcmocka

@@ -106,18 +106,16 @@ static void sample(struct cpu *t, const char *why)
  * wedged): INIT it and start it again through the trampoline. */
 static void restart(struct cpu *t)
 {
+	bool expected = READ_ONCE(expected_cpu) == t->id;
 	int err;
 
 	diag("WATCHDOG: CPU %d did not answer the NMI within %d ms; INIT + SIPI",
 	     t->id, WATCHDOG_NMI_ANSWER_MS);
-	if (READ_ONCE(expected_cpu) != t->id)
+	if (!expected)
 		test_fail("watchdog: CPU %d stuck with NMIs blocked", t->id);
-	else
-		__atomic_fetch_add(&expected_caught, 1, __ATOMIC_RELAXED);
 	WRITE_ONCE(t->online, false);
 	t->wd_action = WD_NONE;
 	arch_cpu_stop(t);
-	restarts++;
 	/* The restart waits for the CPU with this tick's interrupts off:
 	 * nobody should take that for a stall of ours. */
 	WRITE_ONCE(this_cpu()->wd_busy, true);
@@ -128,6 +126,13 @@ static void restart(struct cpu *t)
 		diag("WATCHDOG: CPU %d did not come back; the run goes on without it", t->id);
 	else
 		diag("WATCHDOG: CPU %d restarted", t->id);
+	/* Counted only now, so that a test waiting on the count sees the
+	 * CPU back (or gone for good). */
+	__atomic_fetch_add(&restarts, 1, __ATOMIC_RELEASE);
+	if (expected) {
+		WRITE_ONCE(expected_cpu, -1);
+		__atomic_fetch_add(&expected_caught, 1, __ATOMIC_RELEASE);
+	}
 }
 
 /* Signed: another CPU may stamp a time later than our `now`. */

@@ -67,10 +67,10 @@ trim() {
     printf '%s' "$s"
 }
 
-# Same test as run-qemu.sh's auto: without vmx/svm /dev/kvm is a slow
-# nested software hypervisor, not something to gate on.
+# A line that asks for KVM runs wherever /dev/kvm opens, even a nested
+# software hypervisor without vmx/svm: such lines are kept short (the
+# x2APIC path, which TCG in QEMU 7.2 does not emulate, is their reason).
 kvm_usable() {
-    grep -Eqw 'vmx|svm' /proc/cpuinfo 2>/dev/null || return 1
     { : <>/dev/kvm; } 2>/dev/null
 }
 
@@ -85,7 +85,7 @@ skip_reason() {
     local arg prev=""
     for arg in "$@"; do
         if [[ $arg == --accel=kvm || ($prev == --accel && $arg == kvm) ]] && ! kvm_usable; then
-            echo "KVM not usable here (no vmx/svm in /proc/cpuinfo or /dev/kvm not read-write)"
+            echo "KVM not usable here (/dev/kvm cannot be opened read-write)"
             return
         fi
         prev=$arg

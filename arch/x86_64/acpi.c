@@ -19,7 +19,8 @@
 /* ------------------------------------------------------------------ */
 /* Physical memory, and helpers shared with mptable.c                  */
 
-#define BDA_BASE 0x400		/* BIOS data area: real-mode segment 0x40 */
+#define BDA_BASE 0x400		/* BIOS data area: real-mode segment 0x40 ... */
+#define BDA_END 0x500		/* ... 256 bytes long */
 #define BDA_EBDA_SEG 0x0e	/* word: EBDA segment (5.2.5.1) */
 #define CONV_MEM_END 0xa0000	/* conventional memory ends at 640 KiB */
 
@@ -114,7 +115,7 @@ u64 fw_ebda_base(void)
 {
 	u64 base = (u64)fw_bda_read16(BDA_EBDA_SEG) << 4;
 
-	return base >= BDA_BASE + 0x100 && base < CONV_MEM_END ? base : 0;
+	return base >= BDA_END && base < CONV_MEM_END ? base : 0;
 }
 
 u8 fw_checksum(const void *p, size_t len)
@@ -274,30 +275,25 @@ static bool rsdp_from_tag(const struct boot_info *bi, struct rsdp_found *f,
 }
 
 /* A candidate whose signature matched at pa: read as much as its revision
- * and length say, within what is readable. */
+ * and length ask for, where that memory is readable. */
 static bool rsdp_at(u64 pa, const char *from, struct rsdp_found *f,
 		    char *why, size_t whylen)
 {
-	const u8 *p = fw_phys(pa, sizeof(struct acpi_rsdp));
-	size_t avail = sizeof(struct acpi_rsdp);
-	u32 len;
+	const struct acpi_rsdp *r = fw_phys(pa, sizeof(*r));
+	size_t avail = sizeof(*r);
 
 	f->phys = pa;
 	f->from = from;
 	ksnprintf(f->where, sizeof(f->where), "at %#llx", (unsigned long long)pa);
-	if (!p) {
+	if (!r) {
 		avail = RSDP_V1_LEN;
-		p = fw_phys(pa, avail);
-		if (!p)
-			return false;
-	} else if (p[15] >= 2) {
-		memcpy(&len, p + RSDP_V1_LEN, sizeof(len));
-		if (len > avail && len <= RSDP_MAX_LEN && fw_phys(pa, len)) {
-			avail = len;
-			p = fw_phys(pa, len);
-		}
+		r = fw_phys(pa, avail);
+	} else if (r->revision >= 2 && r->length > avail && r->length <= RSDP_MAX_LEN &&
+		   fw_phys(pa, r->length)) {
+		avail = r->length;
+		r = fw_phys(pa, avail);
 	}
-	return rsdp_check(p, avail, f, why, whylen);
+	return r && rsdp_check((const u8 *)r, avail, f, why, whylen);
 }
 
 static bool rsdp_scan(u64 base, u64 len, const char *from, struct rsdp_found *f,
@@ -549,7 +545,8 @@ static void madt_parse(const struct acpi_madt *m, struct platform_cpus *out)
 			return;
 		}
 		if (e->length > len - off) {
-			fw_note(out, "MADT entry at offset %u (%u bytes) runs past the table end (%u); ignored",
+			fw_note(out,
+				"MADT entry at offset %u (%u bytes) runs past the table end (%u); ignored",
 				off, e->length, len);
 			return;
 		}

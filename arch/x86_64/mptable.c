@@ -203,6 +203,8 @@ static void entries(struct platform_cpus *out, const struct mp_config *h)
 	}
 }
 
+static const char mpc[] = "MP configuration table";
+
 static int config_table(struct platform_cpus *out, u64 pa, char *err, size_t errlen)
 {
 	const struct mp_config *h = fw_phys(pa, sizeof(*h));
@@ -211,23 +213,23 @@ static int config_table(struct platform_cpus *out, u64 pa, char *err, size_t err
 	u16 len;
 
 	if (!h) {
-		ksnprintf(err, errlen, "MP configuration table at %#llx is not in readable memory", at);
+		ksnprintf(err, errlen, "%s at %#llx is not in readable memory", mpc, at);
 		return -1;
 	}
 	if (memcmp(h->sig, "PCMP", 4)) {
 		fw_copy_id(got, sizeof(got), h->sig, 4);
-		ksnprintf(err, errlen, "MP configuration table at %#llx has signature '%s', not 'PCMP'",
-			  at, got);
+		ksnprintf(err, errlen, "%s at %#llx has signature '%s', not 'PCMP'",
+			  mpc, at, got);
 		return -1;
 	}
 	len = h->length;
 	h = len >= sizeof(*h) ? fw_phys(pa, len) : NULL;
 	if (!h) {
-		ksnprintf(err, errlen, "MP configuration table at %#llx has bad length %u", at, len);
+		ksnprintf(err, errlen, "%s at %#llx has bad length %u", mpc, at, len);
 		return -1;
 	}
 	if (fw_checksum(h, len)) {
-		ksnprintf(err, errlen, "bad checksum of MP configuration table at %#llx", at);
+		ksnprintf(err, errlen, "bad checksum of %s at %#llx", mpc, at);
 		return -1;
 	}
 	out->table_phys = pa;
@@ -235,8 +237,7 @@ static int config_table(struct platform_cpus *out, u64 pa, char *err, size_t err
 	fw_copy_id(out->oem, sizeof(out->oem), h->oem, sizeof(h->oem));
 	entries(out, h);
 	if (!out->nr_enabled) {
-		ksnprintf(err, errlen, "MP configuration table at %#llx lists no enabled processor",
-			  at);
+		ksnprintf(err, errlen, "%s at %#llx lists no enabled processor", mpc, at);
 		return -1;
 	}
 	return 0;
@@ -256,10 +257,11 @@ int mptable_find_cpus(struct platform_cpus *out, char *err, size_t errlen)
 			    "no MP floating pointer in the EBDA, base memory top or 0xF0000-0xFFFFF");
 		return -1;
 	}
-	if (err[0])
+	if (errlen && err[0]) {
 		fw_note(out, "%s; used the one at %#llx", err, (unsigned long long)pa);
-	err[0] = '\0';
-	fp = fw_phys(pa, sizeof(*fp));
+		err[0] = '\0';
+	}
+	fp = fw_phys(pa, sizeof(*fp));	/* non-NULL: the scan read it */
 	out->source = "MP floating table";
 	out->rsdp_from = from;
 	out->root_phys = pa;
@@ -267,7 +269,8 @@ int mptable_find_cpus(struct platform_cpus *out, char *err, size_t errlen)
 	 * on the PC/AT 8259As. */
 	out->pcat_compat = true;
 	if (fp->feature[0] > MP_DEFAULT_TYPES) {
-		ksnprintf(err, errlen, "MP floating pointer at %#llx names default configuration %u (1-%u exist)",
+		ksnprintf(err, errlen,
+			  "MP floating pointer at %#llx names default configuration %u (1-%u exist)",
 			  (unsigned long long)pa, fp->feature[0], MP_DEFAULT_TYPES);
 		return -1;
 	}

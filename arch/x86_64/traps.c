@@ -20,6 +20,7 @@
 #include "kernel/format.h"
 #include "kernel/percpu.h"
 #include "kernel/printk.h"
+#include "kernel/symbols.h"
 
 #define BACKTRACE_MAX 16
 #define TRAP_DEPTH_MAX 16	/* deeper nesting means a trap storm loop */
@@ -114,11 +115,14 @@ static void report_code_bytes(u64 rip)
 	diag("  code:%s", line);
 }
 
-static void report_backtrace(u64 rbp)
+/* Walks the frame-pointer chain (every C file is built with frame
+ * pointers; entry.asm links trap frames into it). */
+static void report_backtrace(u64 rip, u64 rbp)
 {
-	char line[BACKTRACE_MAX * 20];
-	int n = 0;
+	char sym[96];
 
+	symbolize(rip, sym, sizeof(sym));
+	diag("  at %s", sym);
 	for (int i = 0; i < BACKTRACE_MAX && rbp; i++) {
 		if ((rbp & 7) || !paging_is_mapped(rbp) || !paging_is_mapped(rbp + 15))
 			break;
@@ -126,11 +130,10 @@ static void report_backtrace(u64 rbp)
 
 		if (!ret)
 			break;
-		n += ksnprintf(line + n, sizeof(line) - n, " %#llx",
-			       (unsigned long long)ret);
+		symbolize(ret, sym, sizeof(sym));
+		diag("  called from %s", sym);
 		rbp = ((u64 *)rbp)[0];
 	}
-	diag("  backtrace:%s", n ? line : " (none)");
 }
 
 void trap_report(const struct trap_frame *f, const char *why)
@@ -166,7 +169,7 @@ void trap_report(const struct trap_frame *f, const char *why)
 	     (unsigned long long)read_cr3(), (unsigned long long)read_cr4());
 	diag("  trap depth %u, NMI depth %u", c->trap_depth, c->nmi_depth);
 	report_code_bytes(f->rip);
-	report_backtrace(f->rbp);
+	report_backtrace(f->rip, f->rbp);
 }
 
 /* A fault inside fault_try(): record it and resume at the try point. */

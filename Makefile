@@ -39,7 +39,7 @@ KOBJ := $(patsubst %.c,$(B)/%.o,$(KSRC_C)) $(patsubst %.asm,$(B)/%.o,$(KSRC_S))
 
 # Pure C pieces that are also unit-tested on the host.
 HOST_SHARED := kernel/string.c kernel/format.c kernel/glob.c kernel/cmdline.c kernel/tap.c \
-	kernel/random.c arch/x86_64/acpi.c arch/x86_64/mptable.c
+	kernel/random.c arch/x86_64/acpi.c arch/x86_64/mptable.c arch/x86_64/insn.c
 HOST_TESTS := $(wildcard tests/host/test_*.c)
 HOST_BINS := $(patsubst tests/host/%.c,$(B)/host/%,$(HOST_TESTS))
 HOSTCFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter \

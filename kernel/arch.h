@@ -11,6 +11,7 @@
 
 #if defined(__x86_64__) && !defined(PT_HOST)
 #include "arch/x86_64/arch_inline.h"
+#include "arch/x86_64/insn.h"
 #endif
 
 struct boot_info;
@@ -42,6 +43,7 @@ enum ipi_kind {
 	IPI_WAKE,	/* wake an idle CPU: task work is waiting */
 	IPI_TIMER,	/* the local periodic timer */
 	IPI_STORM,	/* fixed-vector storms from tests */
+	IPI_SYNC,	/* the patching protocols' sync */
 	IPI_KINDS,
 };
 
@@ -80,6 +82,20 @@ const char *arch_cpu_source(void);
 /* Sets up interrupt delivery on the boot CPU: apic 0 auto, 1 xapic,
  * 2 x2apic. Returns NULL or why the choice is impossible. */
 const char *arch_smp_setup(int apic_mode);
+
+/* Patching primitives. */
+/* Writes code bytes through this CPU's writable alias of the page(s),
+ * then serializes. */
+void arch_text_write(u8 *addr, const u8 *bytes, size_t len);
+/* A serializing instruction (SDM 9.3: SERIALIZE, or CPUID). */
+void arch_serialize(void);
+/* Makes the trapped frame continue as if the instruction at addr had
+ * executed; false when it cannot be emulated. */
+bool arch_emulate(struct trap_frame *f, const struct insn *in, u8 *addr, bool push_call);
+/* Installs the trap handlers for the chosen protocol. */
+void arch_patch_init(void);
+/* Makes the trapped frame re-execute the instruction at addr. */
+void arch_frame_restart(struct trap_frame *f, u8 *addr);
 
 /* Verdicts for arch_finish, as seen by the emulator's exit status. */
 enum verdict {

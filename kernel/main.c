@@ -6,6 +6,7 @@
 #include "kernel/fault.h"
 #include "kernel/mem.h"
 #include "kernel/options.h"
+#include "kernel/patch.h"
 #include "kernel/printk.h"
 #include "kernel/test.h"
 #include "kernel/smp.h"
@@ -65,6 +66,7 @@ void kmain(u32 magic, u32 info)
 			  opts.cpus, cpus_online(), cpus_online());
 		usage_error(err);
 	}
+	patch_init();
 	diag("boot to tests: %llu ms", (unsigned long long)(ticks_to_ns(timestamp() - boot_start) / 1000000));
 	irq_enable();	/* the boot CPU's watchdog tick */
 	ok = test_run_all(cpus_online());

@@ -3,6 +3,7 @@
 #include "kernel/cmdline.h"
 #include "kernel/format.h"
 #include "kernel/options.h"
+#include "kernel/patch.h"
 #include "kernel/percpu.h"
 #include "kernel/printk.h"
 #include "kernel/string.h"
@@ -11,8 +12,12 @@
 struct options opts;
 
 static const char *check_tests(const char *value);
+static const char *check_protocol(const char *value);
 
-enum { O_TESTS, O_SEED, O_ITERS, O_SECONDS, O_CPUS, O_APIC, O_BENCH, O_VERBOSE, O_REBOOT, O_COUNT };
+#define DEFAULT_DELAY_HI 2000	/* ns: widens windows, costs little */
+
+enum { O_TESTS, O_PROTOCOL, O_SEED, O_ITERS, O_SECONDS, O_CPUS, O_APIC, O_DELAY, O_BENCH,
+       O_VERBOSE, O_REBOOT, O_COUNT };
 
 static const char *const apic_modes[] = { "auto", "xapic", "x2apic", NULL };
 
@@ -20,12 +25,17 @@ static const struct opt_desc descs[O_COUNT] = {
 	[O_TESTS] = { "tests", OPT_STRING, .check = check_tests,
 		      .accepted = "a comma-separated list of test names or globs (e.g. boot.*,smp.ipi)",
 		      .help = "which tests to run" },
+	[O_PROTOCOL] = { "protocol", OPT_STRING, .check = check_protocol,
+			 .accepted = "one of the protocols listed",
+			 .help = "the patching protocol under test" },
 	[O_SEED] = { "seed", OPT_UINT, 0, UINT64_MAX, .help = "seed of every random choice" },
 	[O_ITERS] = { "iters", OPT_UINT, 1, 1000000000, .help = "iterations per test" },
 	[O_SECONDS] = { "seconds", OPT_UINT, 1, 86400, .help = "time budget per test" },
 	[O_CPUS] = { "cpus", OPT_UINT, 1, MAX_CPUS, .help = "use at most N CPUs" },
 	[O_APIC] = { "apic", OPT_ENUM, .choices = apic_modes,
 		     .help = "local APIC mode (auto: x2APIC when the CPU has it)" },
+	[O_DELAY] = { "delay", OPT_RANGE, 0, 100000000,
+		      .help = "random delay range in ns at every protocol step and trap" },
 	[O_BENCH] = { "bench", OPT_FLAG, .help = "run the benchmarks" },
 	[O_VERBOSE] = { "verbose", OPT_FLAG, .help = "more diagnostics" },
 	[O_REBOOT] = { "reboot", OPT_UINT, 0, 3600,
@@ -33,7 +43,7 @@ static const struct opt_desc descs[O_COUNT] = {
 };
 
 static struct opt_val vals[O_COUNT];
-static char check_reason[160];
+static char check_reason[512];
 
 /* Every item must be a well-formed glob that selects at least one test:
  * a typo must not turn into an empty, "successful" run. */
@@ -68,6 +78,15 @@ static const char *check_tests(const char *value)
 	return NULL;
 }
 
+static const char *check_protocol(const char *value)
+{
+	if (patch_proto_find(value))
+		return NULL;
+	ksnprintf(check_reason, sizeof(check_reason), "no such protocol (known: %s)",
+		  patch_proto_names());
+	return check_reason;
+}
+
 int options_parse(const char *cmdline, char *err, size_t errlen)
 {
 	if (cmdline_parse(cmdline, descs, O_COUNT, vals, err, errlen))
@@ -80,6 +99,9 @@ int options_parse(const char *cmdline, char *err, size_t errlen)
 	opts.bench = vals[O_BENCH].set;
 	opts.verbose = vals[O_VERBOSE].set;
 	opts.reboot = vals[O_REBOOT].set ? (unsigned)vals[O_REBOOT].num : 0;
+	opts.protocol = vals[O_PROTOCOL].set ? patch_proto_find(vals[O_PROTOCOL].str) : NULL;
+	opts.delay_lo = vals[O_DELAY].set ? vals[O_DELAY].num : 0;
+	opts.delay_hi = vals[O_DELAY].set ? vals[O_DELAY].num2 : DEFAULT_DELAY_HI;
 	opts.cpus_given = vals[O_CPUS].set;
 	opts.cpus = opts.cpus_given ? (unsigned)vals[O_CPUS].num : MAX_CPUS;
 	opts.apic = vals[O_APIC].set ? (int)vals[O_APIC].choice : 0;
@@ -102,7 +124,9 @@ void options_print(void)
 				  i == O_TESTS ? "(default suite)" :
 				  i == O_REBOOT ? "0" :
 				  i == O_CPUS ? "(all)" :
-				  i == O_APIC ? "auto" : "(per test)");
+				  i == O_APIC ? "auto" :
+				  i == O_PROTOCOL ? "int3" :
+				  i == O_DELAY ? "0-2000" : "(per test)");
 		else
 			opt_format(&descs[i], &vals[i], one, sizeof(one));
 		n += ksnprintf(line + n, n < sizeof(line) ? sizeof(line) - n : 0,
@@ -111,4 +135,27 @@ void options_print(void)
 	diag("options: %s", line);
 	diag("seed: %llu (%s; replay with seed=%llu)", (unsigned long long)opts.seed,
 	     opts.seed_given ? "given" : "random", (unsigned long long)opts.seed);
+}
+
+const char *options_replay(void)
+{
+	static char line[1024];
+	size_t n = 0;
+
+	for (unsigned i = 0; i < O_COUNT; i++) {
+		char one[OPT_STR_MAX + 32];
+
+		if (i == O_SEED) {
+			ksnprintf(one, sizeof(one), "seed=%llu", (unsigned long long)opts.seed);
+		} else if (!vals[i].set) {
+			continue;
+		} else if (descs[i].kind == OPT_FLAG) {
+			ksnprintf(one, sizeof(one), "%s", descs[i].name);
+		} else {
+			ksnprintf(one, sizeof(one), "%s=%s", descs[i].name, vals[i].str);
+		}
+		n += ksnprintf(line + n, n < sizeof(line) ? sizeof(line) - n : 0, "%s%s",
+			       n ? " " : "", one);
+	}
+	return line;
 }

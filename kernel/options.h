@@ -4,6 +4,8 @@
 
 #include "kernel/types.h"
 
+struct patch_proto;
+
 struct options {
 	const char *tests;	/* glob list; NULL: the default suite */
 	u64 seed;
@@ -16,6 +18,8 @@ struct options {
 	unsigned cpus;		/* at most this many CPUs; MAX_CPUS by default */
 	bool cpus_given;
 	int apic;		/* 0 auto, 1 xapic, 2 x2apic */
+	const struct patch_proto *protocol;
+	u64 delay_lo, delay_hi;	/* ns, the torture delays */
 };
 
 extern struct options opts;
@@ -24,5 +28,11 @@ extern struct options opts;
 int options_parse(const char *cmdline, char *err, size_t errlen);
 /* The banner's "# options:" line: every option with its value. */
 void options_print(void);
+/* The options that replay this run: as given, plus the seed. */
+const char *options_replay(void);
+static inline u64 opts_seed(void)
+{
+	return opts.seed;
+}
 
 #endif

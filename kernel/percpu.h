@@ -3,6 +3,8 @@
 #define PT_PERCPU_H
 
 #include "kernel/arch.h"
+#include "kernel/events.h"
+#include "kernel/random.h"
 #include "kernel/spinlock.h"
 
 #define MAX_CPUS 288	/* QEMU's pc machine limit; APIC IDs may be sparse */
@@ -62,6 +64,14 @@ struct cpu {
 	u32 wd_action;			/* what an NMI from the watchdog asks */
 	bool wd_reported;
 	bool wd_busy;			/* restarting another CPU */
+
+	/* Patching (kernel/patch.c, kernel/sync.c). */
+	struct rng rng;			/* this CPU's stream of seed= */
+	u64 trap_hits;			/* sites emulated by the trap handler */
+	u64 serial_seq;			/* text_write_seq at its last serialization */
+	u64 sync_ack;			/* last sync generation acknowledged */
+	u32 ev_head;
+	struct event events[EVENT_RING];
 
 	struct arch_cpu arch;
 };

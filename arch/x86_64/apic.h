@@ -43,6 +43,7 @@
  * priority class is vector / 16, SDM 11.8.3). */
 #define VEC_CALL 0xf0		/* SMP call mailbox */
 #define VEC_WAKE 0xf1		/* wake an idle CPU */
+#define VEC_SYNC 0xf2		/* the patching protocols' sync */
 #define VEC_APIC_ERROR 0xfe
 #define VEC_TIMER 0xef
 #define VEC_STORM 0xe0		/* fixed-vector storms from tests */

@@ -10,7 +10,8 @@
 ; so the alignment holds whatever the interrupted RSP was: 5 + 1 + 1 + 15
 ; quadwords = 176 bytes, a multiple of 16.
 ;
-; #BP (vector 3) gets a 16-byte gap. The CPU's frame lies directly below the
+; #BP (vector 3) and #UD (vector 6, the trap-first protocol's trap) get a
+; 16-byte gap. The CPU's frame lies directly below the
 ; interrupted RSP, so a #BP handler that emulates a CALL by pushing a return
 ; address at [interrupted RSP - 8] would overwrite the saved SS. The stub
 ; moves the CPU frame 16 bytes down first; the old frame, just below the
@@ -43,6 +44,8 @@ stub_%1:
 	push qword %1
 %elif %1 = 3
 	jmp bp_stub
+%elif %1 = 6
+	jmp ud_stub
 %else
 	push qword 0
 	push qword %1
@@ -56,9 +59,10 @@ stub_%1:
 %assign v v+1
 %endrep
 
-bp_stub:
+; GAP_STUB vector: the CPU frame moved 16 bytes down (see above).
+%macro GAP_STUB 1
 	cmp byte [rel bp_entry_gap_enabled], 0
-	je .no_gap
+	je %%no_gap
 	sub rsp, BP_GAP
 	; Copy SS, RSP, RFLAGS, CS, RIP (in that order) 16 bytes lower: each
 	; push reads [rsp + 48] before decrementing RSP by 8.
@@ -67,10 +71,16 @@ bp_stub:
 	push qword [rsp + BP_GAP + 32]
 	push qword [rsp + BP_GAP + 32]
 	push qword [rsp + BP_GAP + 32]
-.no_gap:
+%%no_gap:
 	push qword 0
-	push qword 3
+	push qword %1
 	jmp trap_common
+%endmacro
+
+bp_stub:
+	GAP_STUB 3
+ud_stub:
+	GAP_STUB 6
 
 trap_common:
 	push rax

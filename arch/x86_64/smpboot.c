@@ -48,7 +48,7 @@ static u64 tramp_page;
 static struct platform_cpus platform;
 static const u8 ipi_vectors[IPI_KINDS] = {
 	[IPI_CALL] = VEC_CALL, [IPI_WAKE] = VEC_WAKE,
-	[IPI_TIMER] = VEC_TIMER, [IPI_STORM] = VEC_STORM,
+	[IPI_TIMER] = VEC_TIMER, [IPI_STORM] = VEC_STORM, [IPI_SYNC] = VEC_SYNC,
 };
 static void (*ipi_handlers[IPI_KINDS])(struct trap_frame *f);
 static bool (*nmi_handler)(struct trap_frame *f);

@@ -17,6 +17,7 @@
 #include "arch/x86_64/paging.h"
 #include "arch/x86_64/traps.h"
 #include "kernel/fault.h"
+#include "kernel/patch_internal.h"
 #include "kernel/format.h"
 #include "kernel/percpu.h"
 #include "kernel/printk.h"
@@ -249,6 +250,9 @@ void trap_dispatch(struct trap_frame *f)
 	if (nmi)
 		c->nmi_depth--;
 	c->trap_depth--;
+	/* The IRET that follows serializes (SDM 9.3): the checker may count
+	 * every write completed before this point as seen by this CPU. */
+	c->serial_seq = __atomic_load_n(&text_write_seq, __ATOMIC_ACQUIRE);
 }
 
 bool fault_try(void (*fn)(void *), void *arg, struct fault_info *fi)

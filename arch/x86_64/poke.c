@@ -1,0 +1,114 @@
+/*
+ * x86 side of the patching engine: writing code through the alias,
+ * serializing, and the #BP / #UD trap handlers that emulate a site.
+ */
+#include "arch/x86_64/cpu.h"
+#include "arch/x86_64/cpuinfo.h"
+#include "arch/x86_64/paging.h"
+#include "arch/x86_64/traps.h"
+#include "kernel/fault.h"
+#include "kernel/patch.h"
+#include "kernel/percpu.h"
+
+#define INT3 0xcc
+
+extern char __patchable_start[], __patchable_end[];
+extern u8 bp_entry_gap_enabled;
+
+void arch_serialize(void)
+{
+	if (cpu_features.serialize)
+		__asm__ __volatile__(".byte 0x0f, 0x01, 0xe8" ::: "memory");	/* SERIALIZE */
+	else
+		serialize_cpuid();
+}
+
+void arch_text_write(u8 *addr, const u8 *bytes, size_t len)
+{
+	volatile u8 *alias = text_alias_map(addr, len);
+
+	for (size_t i = 0; i < len; i++)
+		alias[i] = bytes[i];
+	text_alias_unmap();
+	/* SDM vol. 3A 8.1.3: the self-modifying-code check is by linear
+	 * address, and the write went through another one: serialize. */
+	arch_serialize();
+}
+
+bool arch_emulate(struct trap_frame *f, const struct insn *in, u8 *addr, bool push_call)
+{
+	u64 site = (u64)(uintptr_t)addr;
+
+	switch (in->kind) {
+	case INSN_CALL32:
+		if (push_call) {
+			/* The interrupted stack: entry.asm left a gap under it. */
+			f->rsp -= 8;
+			*(u64 *)(uintptr_t)f->rsp = site + in->len;
+		}
+		f->rip = in->target;
+		return true;
+	case INSN_RET:
+		f->rip = *(u64 *)(uintptr_t)f->rsp;
+		f->rsp += 8;
+		return true;
+	case INSN_NOP:
+	case INSN_JMP8:
+	case INSN_JMP32:
+	case INSN_JCC8:
+	case INSN_JCC32:
+		f->rip = insn_next_ip(in, site, f->rflags);
+		return true;
+	default:
+		return false;
+	}
+}
+
+void arch_frame_restart(struct trap_frame *f, u8 *addr)
+{
+	f->rip = (u64)(uintptr_t)addr;
+}
+
+static bool in_patchable(const u8 *p)
+{
+	return p >= (u8 *)__patchable_start && p < (u8 *)__patchable_end;
+}
+
+/* #BP is a trap: RIP is past the int3. */
+static bool bp_handler(struct trap_frame *f)
+{
+	u8 *addr = (u8 *)(uintptr_t)(f->rip - 1);
+
+	if (proto->trap_byte != INT3 || !in_patchable(addr))
+		return false;
+	if (patch_trap(f, addr, false))
+		return true;
+	/* No live patch owns it. If the int3 is gone, a patch finished
+	 * while this CPU was on its way here: run the new instruction. A
+	 * remaining int3 is nobody's: an unexpected #BP, reported. */
+	if (READ_ONCE(*addr) != INT3) {
+		f->rip = (u64)(uintptr_t)addr;
+		return true;
+	}
+	return false;
+}
+
+/* #UD is a fault: RIP is at the invalid opcode (trap-first protocol). */
+static bool ud_handler(struct trap_frame *f)
+{
+	u8 *addr = (u8 *)(uintptr_t)f->rip;
+
+	if (proto->trap_byte == INT3 || !in_patchable(addr))
+		return false;
+	if (patch_trap(f, addr, true))
+		return true;
+	return READ_ONCE(*addr) != proto->trap_byte;	/* gone: re-execute */
+}
+
+void arch_patch_init(void)
+{
+	/* unsafe-no-gap: the #BP entry leaves no room for a CALL's push. */
+	bp_entry_gap_enabled = proto->no_gap ? 0 : 1;
+	trap_set_handler(VEC_BP, bp_handler);
+	trap_set_handler(VEC_UD, ud_handler);
+}

@@ -1,0 +1,425 @@
+/*
+ * The patching engine (see patch.h): descriptors, the trap path, text
+ * writes and the always-on invariant checker.
+ *
+ * Retiring descriptors: a batch carries a reference count, 1 while it is
+ * live. A trap handler takes a reference only if the count is not zero
+ * (never resurrecting a retired batch) and drops it when done; the
+ * patcher unpublishes the batch, drops its own reference and waits for
+ * zero. That covers a handler that is slow to start: if it loaded the
+ * batch pointer but had not taken its reference before the count reached
+ * zero, its increment fails and it retries the instruction, which by then
+ * is the new one (the last sync completed before retirement). In the
+ * plain int3 protocol the syncs alone would cover handlers on other CPUs
+ * (a CPU in a trap handler has interrupts off and cannot acknowledge a
+ * sync), but not the cpumask protocol, where a trap handler acknowledges
+ * and then goes on using the descriptor, nor the unsafe-early-retire
+ * control, whose handlers the checker must catch reading a retired batch.
+ */
+#include "kernel/events.h"
+#include "kernel/fault.h"
+#include "kernel/format.h"
+#include "kernel/options.h"
+#include "kernel/patch_internal.h"
+#include "kernel/printk.h"
+#include "kernel/random.h"
+#include "kernel/smp.h"
+#include "kernel/string.h"
+#include "kernel/test.h"
+#include "kernel/time.h"
+
+extern char __patchable_start[], __patchable_end[];
+
+volatile enum patch_step patch_current_step;
+u64 patch_count, patch_violations;
+u64 text_write_seq;
+volatile bool world_stopped;
+void (*patch_step_hook)(enum patch_step s);
+
+static struct patch_batch *live_batch;
+static struct spinlock text_mutex = SPINLOCK_INIT;
+static u64 delay_lo, delay_hi;
+static u64 batch_gen;
+
+static const char *const step_names[STEP_COUNT] = {
+	"idle", "publish", "trap", "tail", "head", "retire", "direct",
+};
+
+const char *patch_step_name(enum patch_step s)
+{
+	return (unsigned)s < STEP_COUNT ? step_names[s] : "?";
+}
+
+u64 patch_trap_hits(int cpu)
+{
+	return cpus[cpu].trap_hits;
+}
+
+void patch_set_delay(u64 lo_ns, u64 hi_ns)
+{
+	delay_lo = lo_ns;
+	delay_hi = hi_ns;
+}
+
+void engine_delay(void)
+{
+	struct cpu *c = this_cpu();
+	u64 ns;
+
+	if (!delay_hi)
+		return;
+	ns = rng_range(&c->rng, delay_lo, delay_hi);
+	cpu_relax();	/* a vCPU switch under single-threaded TCG */
+	if (ns)
+		delay_ns(ns);
+}
+
+/* The failure report's tail: the trail, the seed and the replay line. */
+void patch_report_trail(void)
+{
+	event_dump(40);
+	diag("replay: %s", options_replay());
+}
+
+void engine_violation(const char *invariant, int cpu, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	kvsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	__atomic_fetch_add(&patch_violations, 1, __ATOMIC_RELAXED);
+	test_fail("INVARIANT '%s' violated: CPU %d, protocol %s, step %s: %s",
+		  invariant, cpu, proto->name, patch_step_name(patch_current_step), msg);
+	patch_report_trail();
+}
+
+void engine_step(struct patch_batch *b, enum patch_step s)
+{
+	b->step_seq = __atomic_load_n(&text_write_seq, __ATOMIC_ACQUIRE);
+	patch_current_step = s;
+	event_log(EV_STEP, s, b->gen);
+	if (patch_step_hook)
+		patch_step_hook(s);
+	engine_delay();
+}
+
+/* Sites ------------------------------------------------------------- */
+
+static bool in_patchable(const u8 *p, unsigned len)
+{
+	return p >= (u8 *)__patchable_start && p + len <= (u8 *)__patchable_end;
+}
+
+int patch_site_init(struct patch_site *s, void *addr, const struct insn *new_insn)
+{
+	memset(s, 0, sizeof(*s));
+	s->addr = addr;
+	s->len = new_insn->len;
+	s->emul = *new_insn;
+	if (s->len == 0 || s->len > INSN_MAX)
+		return -1;
+	memcpy(s->old, addr, s->len);
+	return insn_encode(new_insn, (u64)(uintptr_t)addr, s->new) == s->len ? 0 : -1;
+}
+
+static void sort_sites(struct patch_site *s, unsigned n)
+{
+	for (unsigned i = 1; i < n; i++) {
+		struct patch_site tmp = s[i];
+		unsigned j = i;
+
+		for (; j && s[j - 1].addr > tmp.addr; j--)
+			s[j] = s[j - 1];
+		s[j] = tmp;
+	}
+}
+
+const char *patch_batch_prepare(struct patch_batch *b, struct patch_site *sites, unsigned n)
+{
+	static char why[160];
+
+	memset(b, 0, sizeof(*b));
+	if (n == 0 || n > PATCH_BATCH_MAX)
+		return "a batch holds 1 to PATCH_BATCH_MAX sites";
+	sort_sites(sites, n);
+	for (unsigned i = 0; i < n; i++) {
+		struct patch_site *s = &sites[i];
+
+		if (!in_patchable(s->addr, s->len)) {
+			ksnprintf(why, sizeof(why), "site %p (%u bytes) is outside patchable text",
+				  s->addr, s->len);
+			return why;
+		}
+		if (i && sites[i - 1].addr + sites[i - 1].len > s->addr) {
+			ksnprintf(why, sizeof(why), "sites %p and %p overlap",
+				  sites[i - 1].addr, s->addr);
+			return why;
+		}
+		if (memcmp(s->addr, s->old, s->len)) {
+			ksnprintf(why, sizeof(why), "site %p does not hold the expected old bytes",
+				  s->addr);
+			return why;
+		}
+	}
+	b->sites = sites;
+	b->n = n;
+	return NULL;
+}
+
+/* Lookup by binary search over the sorted sites. */
+static struct patch_site *find_site(struct patch_batch *b, const u8 *addr)
+{
+	unsigned lo = 0, hi = b->n;
+
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+
+		if (b->sites[mid].addr == addr)
+			return &b->sites[mid];
+		if (b->sites[mid].addr < addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Writes ------------------------------------------------------------- */
+
+/* The protocol's core rule, checked on every write: the only write
+ * allowed to a live site at any time is a trap byte over its first byte;
+ * any other needs the trap byte in place and every CPU serialized since
+ * the previous step's writes (or every other CPU held in a rendezvous).
+ * This catches a missing sync at the write that depends on it, whatever
+ * timing luck the spinners have. */
+static void check_write(struct patch_batch *b, struct patch_site *s, unsigned off,
+			const u8 *bytes, unsigned len)
+{
+	int self = this_cpu()->id;
+
+	if (world_stopped || (off == 0 && len == 1 && bytes[0] == proto->trap_byte))
+		return;
+	if (READ_ONCE(s->addr[0]) != proto->trap_byte) {
+		engine_violation("a live site changes only behind a trap byte", self,
+				 "site %p bytes %u-%u written while its first byte is %02x",
+				 s->addr, off, off + len - 1, s->addr[0]);
+		return;
+	}
+	for (unsigned i = 0; i < cpus_possible; i++) {
+		if ((int)i == self || !cpu_is_online(i))
+			continue;
+		if (READ_ONCE(cpus[i].serial_seq) < b->step_seq)
+			engine_violation("every CPU saw the previous step before this write", i,
+					 "site %p bytes %u-%u: CPU %u last serialized at write %llu, the previous step ended at %llu",
+					 s->addr, off, off + len - 1, i,
+					 (unsigned long long)cpus[i].serial_seq,
+					 (unsigned long long)b->step_seq);
+	}
+}
+
+void engine_write(struct patch_batch *b, struct patch_site *s, unsigned off,
+		  const u8 *bytes, unsigned len)
+{
+	check_write(b, s, off, bytes, len);
+	event_log(EV_WRITE, (u64)(uintptr_t)s->addr + off, bytes[0]);
+	arch_text_write(s->addr + off, bytes, len);	/* serializes */
+	this_cpu()->serial_seq = __atomic_add_fetch(&text_write_seq, 1, __ATOMIC_SEQ_CST);
+}
+
+void engine_write_traps(struct patch_batch *b)
+{
+	u8 trap = proto->trap_byte;
+
+	for (unsigned i = 0; i < b->n; i++)
+		engine_write(b, &b->sites[i], 0, &trap, 1);
+}
+
+void engine_write_tails(struct patch_batch *b)
+{
+	for (unsigned i = 0; i < b->n; i++)
+		if (b->sites[i].len > 1)
+			engine_write(b, &b->sites[i], 1, b->sites[i].new + 1, b->sites[i].len - 1);
+}
+
+void engine_write_heads(struct patch_batch *b)
+{
+	for (unsigned i = 0; i < b->n; i++)
+		engine_write(b, &b->sites[i], 0, b->sites[i].new, 1);
+}
+
+void engine_write_whole(struct patch_batch *b)
+{
+	for (unsigned i = 0; i < b->n; i++)
+		engine_write(b, &b->sites[i], 0, b->sites[i].new, b->sites[i].len);
+}
+
+/* Publish and retire ---------------------------------------------------- */
+
+void engine_publish(struct patch_batch *b)
+{
+	b->gen = ++batch_gen;
+	b->refs = 1;
+	b->state = BATCH_LIVE;
+	sync_patch_begin();
+	/* Release: a handler that sees the pointer sees the descriptors
+	 * (seed 001: the smp_wmb before the int3 goes in). */
+	__atomic_store_n(&live_batch, b, __ATOMIC_RELEASE);
+	engine_step(b, STEP_PUBLISH);
+}
+
+static bool ref_get(struct patch_batch *b)
+{
+	u32 r = __atomic_load_n(&b->refs, __ATOMIC_ACQUIRE);
+
+	while (r) {
+		if (__atomic_compare_exchange_n(&b->refs, &r, r + 1, false,
+						__ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE))
+			return true;
+	}
+	return false;
+}
+
+static void ref_put(struct patch_batch *b)
+{
+	__atomic_sub_fetch(&b->refs, 1, __ATOMIC_RELEASE);
+}
+
+/* The early-retire control hands the descriptors back for reuse at once:
+ * a late handler then reads something that is no longer its patch. */
+static void poison(struct patch_batch *b)
+{
+	for (unsigned i = 0; i < b->n; i++)
+		insn_ud2(&b->sites[i].emul);
+}
+
+void engine_retire(struct patch_batch *b)
+{
+	u64 end = timestamp() + ms_to_ticks(5000);
+
+	engine_step(b, STEP_RETIRE);
+	__atomic_store_n(&live_batch, NULL, __ATOMIC_RELEASE);
+	if (proto->early_retire) {
+		__atomic_store_n(&b->state, BATCH_RETIRED, __ATOMIC_RELEASE);
+		poison(b);
+		ref_put(b);
+		return;
+	}
+	ref_put(b);
+	while (__atomic_load_n(&b->refs, __ATOMIC_ACQUIRE)) {
+		if (timestamp() > end) {
+			engine_violation("descriptor retired with readers", this_cpu()->id,
+					 "%u trap handlers still hold batch %llu after 5 s",
+					 b->refs, (unsigned long long)b->gen);
+			break;
+		}
+		sync_poll();
+		cpu_relax();
+	}
+	__atomic_store_n(&b->state, BATCH_RETIRED, __ATOMIC_RELEASE);
+}
+
+int engine_finish(struct patch_batch *b)
+{
+	u64 before = patch_violations;
+
+	for (unsigned i = 0; i < b->n; i++) {
+		struct patch_site *s = &b->sites[i];
+
+		if (memcmp(s->addr, s->new, s->len))
+			engine_violation("bytes are the new instruction", this_cpu()->id,
+					 "site %p: %02x %02x %02x ... after the patch", s->addr,
+					 s->addr[0], s->addr[1], s->addr[2]);
+		for (unsigned k = 0; k < s->len; k++)
+			if (s->addr[k] == proto->trap_byte && s->new[k] != proto->trap_byte)
+				engine_violation("no stray trap byte", this_cpu()->id,
+						 "site %p byte %u is still a trap byte", s->addr, k);
+	}
+	if (b->refs && !proto->early_retire)
+		engine_violation("references back to zero", this_cpu()->id,
+				 "%u references left", b->refs);
+	patch_current_step = STEP_IDLE;
+	return patch_violations == before ? 0 : -1;
+}
+
+/* The trap path ------------------------------------------------------- */
+
+static void spin_until_patched(struct patch_site *s)
+{
+	/* unsafe-spin-handler: wait for the patcher instead of emulating.
+	 * On the patching CPU itself (an NMI that hit the site) this never
+	 * ends: seed 000's deadlock, for the watchdog to catch. */
+	while (READ_ONCE(s->addr[0]) == proto->trap_byte)
+		cpu_relax();
+}
+
+bool patch_trap(struct trap_frame *f, u8 *addr, bool trap_first)
+{
+	struct patch_batch *b = __atomic_load_n(&live_batch, __ATOMIC_ACQUIRE);
+	struct cpu *c = this_cpu();
+	struct patch_site *s;
+
+	if (!b)
+		return false;
+	engine_delay();		/* a handler slow to start */
+	if (!ref_get(b))
+		return false;
+	if (__atomic_load_n(&b->state, __ATOMIC_ACQUIRE) == BATCH_RETIRED)
+		engine_violation("no retired descriptor is read", c->id,
+				 "trap handler at %p read batch %llu after it was retired",
+				 addr, (unsigned long long)b->gen);
+	s = find_site(b, addr);
+	if (!s) {
+		ref_put(b);
+		return false;
+	}
+	engine_delay();		/* between finding and using the descriptor */
+	event_log(EV_TRAP, (u64)(uintptr_t)addr, trap_first);
+	c->trap_hits++;
+	if (proto->spin_handler) {
+		spin_until_patched(s);
+		arch_frame_restart(f, addr);
+	} else if (!arch_emulate(f, &s->emul, addr, !proto->call_as_jmp)) {
+		engine_violation("the trap handler can emulate the site", c->id,
+				 "site %p: cannot emulate %s", addr, insn_kind_name(s->emul.kind));
+	}
+	if (cpumask_armed())
+		cpumask_ack();
+	ref_put(b);
+	return true;
+}
+
+/* Applying ----------------------------------------------------------- */
+
+int patch_apply(struct patch_batch *b)
+{
+	int ret;
+
+	while (!spin_trylock(&text_mutex)) {	/* one patcher at a time */
+		sync_poll();
+		cpu_relax();
+	}
+	ret = proto->apply(b);
+	if (!ret)
+		ret = engine_finish(b);
+	else
+		patch_current_step = STEP_IDLE;
+	patch_count++;
+	spin_unlock(&text_mutex);
+	return ret;
+}
+
+void patch_init(void)
+{
+	if (opts.protocol)
+		proto = opts.protocol;
+	patch_set_delay(opts.delay_lo, opts.delay_hi);
+	for (unsigned i = 0; i < cpus_possible; i++)
+		rng_seed(&cpus[i].rng, opts.seed, i);
+	sync_init();
+	arch_patch_init();
+	diag("protocol: %s (%s%s); delays %llu-%llu ns", proto->name, proto->what,
+	     proto->safe ? "" : "; expected to fail",
+	     (unsigned long long)delay_lo, (unsigned long long)delay_hi);
+}

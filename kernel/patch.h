@@ -1,0 +1,103 @@
+/*
+ * The patching engine: the thing under test.
+ *
+ * A batch is an array of sites sorted by address. Each site says where,
+ * how long, the bytes it must hold now (old), the bytes it must hold
+ * afterwards (new), and what a CPU that traps on it meanwhile must do
+ * (emul: the new instruction, as Linux does). A protocol (protocols.c)
+ * turns old into new while other CPUs execute the sites; every step goes
+ * through this engine so that it can be observed, delayed and checked.
+ */
+#ifndef PT_PATCH_H
+#define PT_PATCH_H
+
+#include "kernel/arch.h"
+
+#define PATCH_BATCH_MAX 1024
+
+struct patch_site {
+	u8 *addr;
+	u8 len;
+	u8 old[INSN_MAX];
+	u8 new[INSN_MAX];
+	struct insn emul;	/* what a trapped CPU executes instead */
+};
+
+enum patch_state { BATCH_IDLE, BATCH_LIVE, BATCH_RETIRED };
+
+struct patch_batch {
+	struct patch_site *sites;	/* sorted by addr, no overlaps */
+	unsigned n;
+	u32 refs;		/* 1 while live + trap handlers using it */
+	u32 state;		/* enum patch_state */
+	u64 gen;		/* which patch this is, for reports */
+	u64 step_seq;		/* text_write_seq when the current step began */
+};
+
+/* Protocol steps, as reports and the NMI injector name them. */
+enum patch_step {
+	STEP_IDLE,
+	STEP_PUBLISH,		/* descriptors visible */
+	STEP_TRAP,		/* first bytes are trap bytes */
+	STEP_TAIL,		/* all but the first byte are new */
+	STEP_HEAD,		/* the new first byte is in */
+	STEP_RETIRE,		/* waiting for trap handlers to drop out */
+	STEP_DIRECT,		/* a protocol that writes whole instructions */
+	STEP_COUNT,
+};
+
+const char *patch_step_name(enum patch_step s);
+
+/* Fills a site from its new instruction; old is read from the site now. */
+int patch_site_init(struct patch_site *s, void *addr, const struct insn *new_insn);
+/* Validates and sorts; returns NULL or why the batch is refused (nothing
+ * has been written then). */
+const char *patch_batch_prepare(struct patch_batch *b, struct patch_site *sites, unsigned n);
+/* Applies the batch with the protocol chosen at boot (protocol=). Returns
+ * 0, or -1 when the engine refused or an invariant failed (reported). */
+int patch_apply(struct patch_batch *b);
+
+/* Engine state that tests and injectors look at. */
+extern volatile enum patch_step patch_current_step;
+extern u64 patch_count;			/* patches applied */
+extern u64 patch_violations;		/* invariant violations reported */
+u64 patch_trap_hits(int cpu);		/* trap handler emulations */
+
+/* Torture hooks: a random delay in [lo, hi] ns at each hook point (the
+ * delay= option), and a function tests run at every step boundary (e.g.
+ * to NMI the patching CPU in every step). */
+void patch_set_delay(u64 lo_ns, u64 hi_ns);
+extern void (*patch_step_hook)(enum patch_step s);
+
+/* The #BP / trap-first trap, from the architecture: addr is the site's
+ * first byte. Returns true when handled (the frame now continues at the
+ * emulated instruction's successor), false when no live patch owns addr. */
+bool patch_trap(struct trap_frame *f, u8 *addr, bool trap_first);
+
+/* Protocols ---------------------------------------------------------- */
+
+struct patch_proto {
+	const char *name;
+	bool safe;		/* false: a negative control */
+	bool batching;		/* takes the whole batch per sync */
+	const char *what;
+	int (*apply)(struct patch_batch *b);
+	/* Knobs the unsafe variants turn. */
+	u8 trap_byte;		/* int3 0xcc, or an invalid opcode */
+	bool spin_handler;	/* the trap handler waits instead of emulating */
+	bool call_as_jmp;	/* CALL emulated without the push */
+	bool no_gap;		/* the #BP entry leaves no gap */
+	bool early_retire;	/* descriptors retired without waiting */
+	bool ack_count;		/* syncs count IPIs instead of generations */
+};
+
+extern const struct patch_proto *const patch_protocols[];
+extern const struct patch_proto *proto;	/* the one chosen at boot */
+const struct patch_proto *patch_proto_find(const char *name);
+/* "int3, int3-batch, ..." for error messages. */
+const char *patch_proto_names(void);
+void patch_init(void);
+/* Dumps the event trail and the replay line (failure reports). */
+void patch_report_trail(void);
+
+#endif

@@ -42,6 +42,7 @@ static void on_sync_ipi(struct trap_frame *f)
 {
 	struct cpu *c = this_cpu();
 
+	c->ipis_received++;
 	engine_delay();		/* the acknowledgement path */
 	event_log(EV_SYNC_IPI, sync_gen, 0);
 	if (cpumask_armed())

@@ -186,7 +186,7 @@ static void run_one(const struct test *t, unsigned cpus_online)
 		test_skip("needs %u CPUs, %u online", t->min_cpus, cpus_online);
 	else {
 		/* Generous: the watchdog catches hangs, not slowness. */
-		watchdog_test_begin(opts.seconds ? (opts.seconds * 2 + 60) * 1000 : 120 * 1000);
+		watchdog_test_begin(opts.seconds ? (opts.seconds * 2 + 60) * 1000 : 60 * 1000);
 		run_protected(t);
 		watchdog_test_end();
 	}

@@ -16,10 +16,11 @@ static const char *check_protocol(const char *value);
 
 #define DEFAULT_DELAY_HI 2000	/* ns: widens windows, costs little */
 
-enum { O_TESTS, O_PROTOCOL, O_SEED, O_ITERS, O_SECONDS, O_CPUS, O_APIC, O_DELAY, O_BENCH,
+enum { O_TESTS, O_PROTOCOL, O_SEED, O_ITERS, O_SECONDS, O_CPUS, O_APIC, O_DELAY, O_SPIN, O_BENCH,
        O_VERBOSE, O_REBOOT, O_COUNT };
 
 static const char *const apic_modes[] = { "auto", "xapic", "x2apic", NULL };
+static const char *const spin_modes[] = { "pause", "tight", NULL };
 
 static const struct opt_desc descs[O_COUNT] = {
 	[O_TESTS] = { "tests", OPT_STRING, .check = check_tests,
@@ -36,6 +37,8 @@ static const struct opt_desc descs[O_COUNT] = {
 		     .help = "local APIC mode (auto: x2APIC when the CPU has it)" },
 	[O_DELAY] = { "delay", OPT_RANGE, 0, 100000000,
 		      .help = "random delay range in ns at every protocol step and trap" },
+	[O_SPIN] = { "spin", OPT_ENUM, .choices = spin_modes,
+		     .help = "spinner loops: pause (yields a vCPU under TCG) or tight" },
 	[O_BENCH] = { "bench", OPT_FLAG, .help = "run the benchmarks" },
 	[O_VERBOSE] = { "verbose", OPT_FLAG, .help = "more diagnostics" },
 	[O_REBOOT] = { "reboot", OPT_UINT, 0, 3600,
@@ -102,6 +105,7 @@ int options_parse(const char *cmdline, char *err, size_t errlen)
 	opts.protocol = vals[O_PROTOCOL].set ? patch_proto_find(vals[O_PROTOCOL].str) : NULL;
 	opts.delay_lo = vals[O_DELAY].set ? vals[O_DELAY].num : 0;
 	opts.delay_hi = vals[O_DELAY].set ? vals[O_DELAY].num2 : DEFAULT_DELAY_HI;
+	opts.spin_tight = vals[O_SPIN].set && vals[O_SPIN].choice == 1;
 	opts.cpus_given = vals[O_CPUS].set;
 	opts.cpus = opts.cpus_given ? (unsigned)vals[O_CPUS].num : MAX_CPUS;
 	opts.apic = vals[O_APIC].set ? (int)vals[O_APIC].choice : 0;
@@ -126,7 +130,8 @@ void options_print(void)
 				  i == O_CPUS ? "(all)" :
 				  i == O_APIC ? "auto" :
 				  i == O_PROTOCOL ? "int3" :
-				  i == O_DELAY ? "0-2000" : "(per test)");
+				  i == O_DELAY ? "0-2000" :
+				  i == O_SPIN ? "pause" : "(per test)");
 		else
 			opt_format(&descs[i], &vals[i], one, sizeof(one));
 		n += ksnprintf(line + n, n < sizeof(line) ? sizeof(line) - n : 0,

@@ -97,6 +97,8 @@ const struct patch_proto *patch_proto_find(const char *name);
 /* "int3, int3-batch, ..." for error messages. */
 const char *patch_proto_names(void);
 void patch_init(void);
+void patch_force_reset(void);
+void patch_raw_write(u8 *addr, const u8 *bytes, unsigned len);
 /* Dumps the event trail and the replay line (failure reports). */
 void patch_report_trail(void);
 

@@ -58,6 +58,24 @@ static int apply_nosync1(struct patch_batch *b)
 	return 0;
 }
 
+/* unsafe-early-retire: seed 001's quiz. The third sync is what waits for
+ * trap handlers still running on other CPUs; without it, and without
+ * waiting for their references, the descriptors are retired under them. */
+static int apply_early_retire(struct patch_batch *b)
+{
+	engine_publish(b);
+	engine_step(b, STEP_TRAP);
+	engine_write_traps(b);
+	engine_sync(b);
+	engine_step(b, STEP_TAIL);
+	engine_write_tails(b);
+	engine_sync(b);
+	engine_step(b, STEP_HEAD);
+	engine_write_heads(b);
+	engine_retire(b);
+	return 0;
+}
+
 static int apply_tail_first(struct patch_batch *b)
 {
 	int3_sequence(b, true, true);
@@ -222,9 +240,9 @@ static const struct patch_proto proto_unsafe_tail_first = {
 	.what = "negative control: tail bytes written before the int3",
 };
 static const struct patch_proto proto_unsafe_early_retire = {
-	.name = "unsafe-early-retire", .batching = true, .apply = apply_batch, .trap_byte = INT3,
-	.early_retire = true,
-	.what = "negative control: descriptors retired without waiting for handlers",
+	.name = "unsafe-early-retire", .batching = true, .apply = apply_early_retire,
+	.trap_byte = INT3, .early_retire = true,
+	.what = "negative control: no third sync, descriptors retired without waiting for handlers",
 };
 static const struct patch_proto proto_unsafe_call_as_jmp = {
 	.name = "unsafe-call-as-jmp", .batching = true, .apply = apply_batch, .trap_byte = INT3,

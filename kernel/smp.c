@@ -276,7 +276,15 @@ int cpu_offline(int cpu)
 
 	if (cpu == 0 || cpu == this_cpu()->id || !cpu_is_online(cpu))
 		return -1;
-	smp_wait_idle(cpu);
+	while (__atomic_load_n(&c->task_box.done, __ATOMIC_ACQUIRE) <
+	       __atomic_load_n(&c->task_box.posted, __ATOMIC_ACQUIRE)) {
+		if (timestamp() > end) {
+			diag("CPU %d is busy with a task: not taken offline", cpu);
+			return -1;
+		}
+		smp_poll();
+		cpu_relax();
+	}
 	WRITE_ONCE(c->park_request, true);
 	arch_send_ipi(c, IPI_WAKE);
 	while (!READ_ONCE(c->parked)) {

@@ -78,6 +78,51 @@ void test_error(const char *fmt, ...)
 	va_end(ap);
 }
 
+static bool expecting;
+static u64 detections[DET_COUNT];
+static const char *const detector_names[DET_COUNT] = {
+	"exception", "wrong outcome", "invariant checker", "watchdog",
+};
+
+const char *detector_name(enum detector d)
+{
+	return (unsigned)d < DET_COUNT ? detector_names[d] : "?";
+}
+
+void test_expect_detection(bool on)
+{
+	if (on)
+		for (int i = 0; i < DET_COUNT; i++)
+			detections[i] = 0;
+	WRITE_ONCE(expecting, on);
+}
+
+bool test_expecting_detection(void)
+{
+	return READ_ONCE(expecting);
+}
+
+u64 test_detections(enum detector d)
+{
+	return READ_ONCE(detections[d]);
+}
+
+void test_detect(enum detector d, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	kvsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (READ_ONCE(expecting)) {
+		__atomic_fetch_add(&detections[d], 1, __ATOMIC_RELAXED);
+		diag("DETECTED by the %s (expected here): %s", detector_names[d], msg);
+		return;
+	}
+	test_fail("%s", msg);
+}
+
 u64 test_iters(u64 dflt)
 {
 	return opts.iters ? opts.iters : dflt;
@@ -148,7 +193,19 @@ struct recovery *test_crash_recovery(const char *what)
 
 	if (!current || !c->abort)
 		return NULL;
-	diag("ERROR: %s crashed with %s; unwinding to the test runner", current->name, what);
+	if (c->id != 0 && !READ_ONCE(expecting)) {
+		/* An AP's crash fails the test; the AP goes back to idle. */
+		diag("ERROR: CPU %d crashed with %s in %s; back to its idle loop", c->id, what,
+		     current->name);
+		set_status(TEST_FAIL);
+		return c->abort;
+	}
+	if (READ_ONCE(expecting)) {
+		__atomic_fetch_add(&detections[DET_EXCEPTION], 1, __ATOMIC_RELAXED);
+		diag("DETECTED by an exception (expected here): CPU %d, %s; unwinding", c->id, what);
+		return c->abort;
+	}
+	diag("ERROR: %s crashed with %s on CPU %d; unwinding", current->name, what, c->id);
 	set_status(TEST_ERROR);
 	return c->abort;
 }
@@ -189,6 +246,7 @@ static void run_one(const struct test *t, unsigned cpus_online)
 		watchdog_test_begin(opts.seconds ? (opts.seconds * 2 + 60) * 1000 : 60 * 1000);
 		run_protected(t);
 		watchdog_test_end();
+		test_expect_detection(false);
 	}
 	if (status == TEST_NONE)
 		test_error("the test reported nothing");

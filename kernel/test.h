@@ -40,6 +40,19 @@ void test_fail(const char *fmt, ...) __printf(1, 2);
 void test_skip(const char *fmt, ...) __printf(1, 2);
 void test_error(const char *fmt, ...) __printf(1, 2);
 
+/*
+ * Detectors (exceptions, wrong outcomes, the invariant checker, the
+ * watchdog) report through test_detect(): normally a failure; inside a
+ * negative control (test_expect_detection) a count per detector, which
+ * the control then requires to be non-zero.
+ */
+enum detector { DET_EXCEPTION, DET_OUTCOME, DET_INVARIANT, DET_WATCHDOG, DET_COUNT };
+void test_detect(enum detector d, const char *fmt, ...) __printf(2, 3);
+void test_expect_detection(bool on);
+bool test_expecting_detection(void);
+u64 test_detections(enum detector d);
+const char *detector_name(enum detector d);
+
 /* Fails the test (with file and line) when cond is false; returns cond. */
 #define test_check(cond, fmt, ...)                                            \
 	({                                                                    \

@@ -1,20 +1,24 @@
 ; Patch targets for the engine's self-tests and the torture suite.
 ;
-; A site function `u32 NAME(u64 a, u64 b)` runs one patchable site:
-;   returns 1 when execution fell through the site (NOP, untaken Jcc,
-;   or a CALL that came back), 2 when it branched to NAME_target,
-;   3 when a RET at the site returned straight away.
+; A site function `u32 NAME(u64 a, u64 b)` runs one patchable site and
+; says what happened:
+;   1   execution fell through the site (NOP, untaken Jcc)
+;   2   it branched to NAME_target (JMP, taken Jcc)
+;   3   a RET at the site returned straight away (sf_ret* only)
+;   +8  sf_callee ran (a CALL at the site), +16 sf_callee2 ran
 ; Before the site: `cmp rdi, rsi` sets the flags a Jcc there tests, and a
-; canary goes into RBX and onto the stack; after it both are checked, so
-; a CALL emulated without its push, or a push that hit the wrong place,
-; shows up (sf_canary_bad). The _odd variants push once more, so the
-; site runs at the other 16-byte stack alignment.
-; Every function is surrounded by int3 sleds: a jump into the middle of
-; an instruction, or a branch to a wrong target, lands in a trap.
+; canary goes into RBX and onto the stack; after it both are checked, and
+; the return address the callee saw must be the end of the site; any
+; mismatch bumps sf_canary_bad / sf_callee_bad and returns 0xbad.
+; The _odd variants push once more: the site runs at the other 16-byte
+; stack alignment. Every function is fenced by int3 sleds, so a jump into
+; the middle of an instruction, or to a wrong target, traps.
 
 CANARY	equ 0x5a17ca11ab1e5eed
+BAD	equ 0xbad
 
 global sf_callee
+global sf_callee2
 global sf_expect_ret
 global sf_callee_ok
 global sf_callee_bad
@@ -23,7 +27,7 @@ global sf_canary_bad
 
 section .data
 align 8
-sf_expect_ret:	dq 0	; where the CALL at the site must return to
+sf_expect_ret:	dq 0	; selftests: where the CALL must return to
 sf_callee_ok:	dq 0
 sf_callee_bad:	dq 0
 sf_bad_ret:	dq 0
@@ -35,10 +39,9 @@ section .patchable.sites progbits alloc exec nowrite align=64
 	times 16 db 0xcc
 %endmacro
 
-; SITE_FN name, extra push (0/1), site bytes...
-%macro SITE_FN 3+
-	SLED
-	align 16, db 0xcc
+; The body of a site function; SITE_FN adds the sleds and alignment.
+; SITE_BODY name, extra push (0/1), site bytes...
+%macro SITE_BODY 3+
 global %1
 global %1_site
 global %1_target
@@ -46,10 +49,11 @@ global %1_end
 %1:
 	push rbx
 %if %2
-	push rbx		; the other stack alignment
+	push rbx
 %endif
 	mov rbx, CANARY
 	push rbx
+	xor r10d, r10d		; the callee's mark
 	mov eax, 3
 	cmp rdi, rsi
 %1_site:
@@ -57,26 +61,35 @@ global %1_end
 %1_end:
 	mov eax, 1
 %%back:
+	test r10d, r10d
+	jz %%stack
+	lea rcx, [rel %1_end]	; a CALL must have come back here
+	cmp r11, rcx
+	jne %%bad_ret
+	add eax, r10d
+%%stack:
 	pop rcx
 	cmp rcx, rbx
 	jne %%bad
 	mov rcx, CANARY
 	cmp rbx, rcx
 	jne %%bad
-%if %2
-	pop rbx
-%endif
-	pop rbx
-	ret
-%%bad:
-	lock inc qword [rel sf_canary_bad]
-	jmp %%out
 %%out:
 %if %2
 	pop rbx
 %endif
 	pop rbx
 	ret
+%%bad_ret:
+	mov [rel sf_bad_ret], r11
+	lock inc qword [rel sf_callee_bad]
+	pop rcx
+	mov eax, BAD
+	jmp %%out
+%%bad:
+	lock inc qword [rel sf_canary_bad]
+	mov eax, BAD
+	jmp %%out
 	SLED
 %1_target:
 	mov eax, 2
@@ -84,10 +97,19 @@ global %1_end
 	SLED
 %endmacro
 
+%macro SITE_FN 3+
+	SLED
+	align 16, db 0xcc
+	SITE_BODY %1, %2, %3
+%endmacro
+
 ; The recommended NOPs (SDM vol. 2B, NOP, table 4-12).
 %define NOP2 0x66, 0x90
 %define NOP5 0x0f, 0x1f, 0x44, 0x00, 0x00
 %define NOP6 0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00
+; Bytes from a site function's start to its site: push rbx (1), movabs
+; (10), push rbx (1), xor r10d (3), mov eax (5), cmp (3).
+SITE_OFFSET equ 23
 
 	SITE_FN sf_site2, 0, NOP2
 	SITE_FN sf_site5, 0, NOP5
@@ -95,6 +117,23 @@ global %1_end
 	SITE_FN sf_site2_odd, 1, NOP2
 	SITE_FN sf_site5_odd, 1, NOP5
 	SITE_FN sf_site6_odd, 1, NOP6
+	SITE_FN sf_flip_a, 0, NOP5	; torture sites, one per scenario
+	SITE_FN sf_flip_b, 0, NOP5
+	SITE_FN sf_flip_c, 0, NOP5
+	SITE_FN sf_flip_d, 0, NOP5
+	SITE_FN sf_jcc_a, 0, NOP6
+	SITE_FN sf_jcc8_a, 0, NOP2
+	SLED
+
+; A site whose 5 bytes cross a 64-byte line (3 before it, 2 after).
+	align 64, db 0xcc
+	times 64 - 3 - SITE_OFFSET db 0xcc
+	SITE_BODY sf_line, 0, NOP5
+
+; A site whose 5 bytes cross a 4 KiB page boundary (2 before it, 3 after).
+	align 4096, db 0xcc
+	times 4096 - 2 - SITE_OFFSET db 0xcc
+	SITE_BODY sf_page, 0, NOP5
 	SLED
 
 ; RET sites: the site sits where the return address is on top of the
@@ -116,21 +155,23 @@ global %1_site
 	RET_FN sf_ret2, NOP2
 	RET_FN sf_ret5, NOP5
 
-; The callee of CALL sites: checks its return address, counts, returns.
-; It preserves every register the caller checks.
+; Callees of CALL sites: note the return address (R11) and the mark
+; (R10), count, return. The site function checks the return address;
+; sf_expect_ret is the selftests' own check.
 	align 16, db 0xcc
 sf_callee:
-	push rax
-	mov rax, [rsp + 8]
-	cmp rax, [rel sf_expect_ret]
-	jne .bad
+	mov r11, [rsp]
+	mov r10d, 8
+	cmp r11, [rel sf_expect_ret]
+	jne .counted
 	lock inc qword [rel sf_callee_ok]
-	pop rax
+.counted:
 	ret
-.bad:
-	mov [rel sf_bad_ret], rax
-	lock inc qword [rel sf_callee_bad]
-	pop rax
+	SLED
+	align 16, db 0xcc
+sf_callee2:
+	mov r11, [rsp]
+	mov r10d, 16
 	ret
 	SLED
 
@@ -141,7 +182,6 @@ global sf_many_sites
 global sf_count
 global sf_count_hits
 SF_MANY equ 1024
-global SF_MANY
 
 section .data
 align 8

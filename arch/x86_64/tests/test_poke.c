@@ -47,6 +47,8 @@ static u32 expected_result(const struct insn *in, u64 a, u64 b)
 		return jcc_taken(in->cc, flags_of_cmp(a, b)) ? 2 : 1;
 	case INSN_RET:
 		return 3;
+	case INSN_CALL32:
+		return 1 + (in->target == (u64)(uintptr_t)sf_callee2 ? 16 : 8);
 	default:
 		return 1;
 	}

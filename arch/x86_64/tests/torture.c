@@ -1,0 +1,476 @@
+/*
+ * The torture harness (see torture.h). One CPU patches; every other CPU
+ * but those with a role (hotplug victim, second patcher) spins through
+ * the sites. Every pass is classified: old, new, or a failure with a full
+ * report; and a pass during which no patch ran must see exactly the state
+ * of the last patch that returned.
+ */
+#include "arch/x86_64/tests/torture.h"
+#include "kernel/fault.h"
+#include "kernel/options.h"
+#include "kernel/printk.h"
+#include "kernel/smp.h"
+#include "kernel/string.h"
+#include "kernel/test.h"
+#include "kernel/time.h"
+#include "kernel/watchdog.h"
+
+#define DEFAULT_ITERS 300
+#define REPORT_BAD_MAX 3	/* full reports; the rest are counted */
+#define STOP_WAIT_MS 10000
+#define PROGRESS_MS 10000
+
+static struct torture *cur;
+static u32 stop, nmi_armed;
+static u64 started, completed;
+static u64 passes[MAX_CPUS], nmi_handled[MAX_CPUS], nmi_mid[MAX_CPUS], nmi_nested[MAX_CPUS];
+static u8 self_nmi[MAX_CPUS];
+static u64 bad, nmis_sent, storm_sent, hotplug_cycles, hook_runs, second_patches;
+static int patcher_cpu, victim_cpu, second_cpu;
+static u32 patcher_done;
+static bool patcher_aborted;
+
+void tsite_jmp(struct tsite *s, site_fn fn, u8 *site, u8 *target)
+{
+	*s = (struct tsite){ .fn = fn, .site = site, .result = { 1, 2 } };
+	insn_nop(&s->state[0], 5);
+	insn_jmp(&s->state[1], 5, (u64)(uintptr_t)target);
+}
+
+void tsite_call(struct tsite *s, site_fn fn, u8 *site)
+{
+	*s = (struct tsite){ .fn = fn, .site = site, .result = { 1, 9 } };
+	insn_nop(&s->state[0], 5);
+	insn_call(&s->state[1], (u64)(uintptr_t)sf_callee);
+}
+
+void tsite_retarget(struct tsite *s, site_fn fn, u8 *site)
+{
+	*s = (struct tsite){ .fn = fn, .site = site, .result = { 9, 17 } };
+	insn_call(&s->state[0], (u64)(uintptr_t)sf_callee);
+	insn_call(&s->state[1], (u64)(uintptr_t)sf_callee2);
+}
+
+void tsite_jcc(struct tsite *s, site_fn fn, u8 *site, u8 *target, unsigned len, unsigned cc)
+{
+	/* cmp 1, 2: below, not equal: cc 2 (B) is taken, cc 3 (AE) is not. */
+	*s = (struct tsite){ .fn = fn, .site = site, .a = 1, .b = 2 };
+	insn_nop(&s->state[0], len);
+	insn_jcc(&s->state[1], len, cc, (u64)(uintptr_t)target);
+	s->result[0] = 1;
+	s->result[1] = cc == 2 ? 2 : 1;
+}
+
+static void report_bad(const struct tsite *s, u32 r, const char *where)
+{
+	u64 n = __atomic_add_fetch(&bad, 1, __ATOMIC_RELAXED);
+	u8 *p = s->site;
+
+	if (n > REPORT_BAD_MAX)
+		return;
+	test_detect(DET_OUTCOME,
+		    "CPU %d (%s): site %p returned %#x, expected %u (old) or %u (new); step %s; "
+		    "bytes %02x %02x %02x %02x %02x %02x",
+		    this_cpu()->id, where, p, r, s->result[0], s->result[1],
+		    patch_step_name(patch_current_step), p[0], p[1], p[2], p[3], p[4], p[5]);
+	if (n == 1)
+		patch_report_trail();
+}
+
+/* One pass through every site. strict: also the stale-code check. */
+static void run_sites(const char *where, bool strict)
+{
+	u64 s0 = __atomic_load_n(&started, __ATOMIC_ACQUIRE);
+	u64 c0 = __atomic_load_n(&completed, __ATOMIC_ACQUIRE);
+	u32 got[TSITES_MAX];
+
+	for (unsigned i = 0; i < cur->n; i++) {
+		const struct tsite *s = &cur->sites[i];
+
+		got[i] = s->fn(s->a, s->b);
+		if (got[i] != s->result[0] && got[i] != s->result[1])
+			report_bad(s, got[i], where);
+	}
+	if (!strict || s0 != c0 || __atomic_load_n(&started, __ATOMIC_ACQUIRE) != s0)
+		return;
+	for (unsigned i = 0; i < cur->n; i++) {
+		const struct tsite *s = &cur->sites[i];
+		u32 want = s->result[c0 % 2];
+
+		if (got[i] != want && s->result[0] != s->result[1] &&
+		    __atomic_add_fetch(&bad, 1, __ATOMIC_RELAXED) <= REPORT_BAD_MAX)
+			test_detect(DET_OUTCOME,
+				    "CPU %d (%s) ran stale code: site %p returned %u after patch %llu had returned (want %u)",
+				    this_cpu()->id, where, s->site, got[i],
+				    (unsigned long long)c0, want);
+	}
+}
+
+static void spinner(void *arg)
+{
+	struct cpu *c = this_cpu();
+	bool irqoff = cur->flags & T_IRQOFF;
+
+	c->doing = "spinning through torture sites";
+	for (u64 n = 0; !__atomic_load_n(&stop, __ATOMIC_ACQUIRE); n++) {
+		if (irqoff && n % 64 == 0) {
+			irqflags_t f = irq_save();
+
+			/* A long stretch with interrupts off: syncs must wait. */
+			for (int k = 0; k < 200 && !READ_ONCE(stop); k++)
+				run_sites("spinner, interrupts off", true);
+			irq_restore(f);
+		}
+		run_sites("spinner", true);
+		passes[c->id]++;
+		if (!opts.spin_tight)
+			cpu_relax();
+	}
+	c->doing = NULL;
+}
+
+static bool torture_nmi(struct trap_frame *f)
+{
+	struct cpu *c = this_cpu();
+
+	if (!READ_ONCE(nmi_armed))
+		return false;
+	nmi_handled[c->id]++;
+	if (c->nmi_depth > 1)
+		nmi_nested[c->id]++;
+	if (patch_current_step != STEP_IDLE)
+		nmi_mid[c->id]++;
+	/* Nesting on purpose: an NMI to ourselves stays latched while this
+	 * handler runs, until the IRET of a #BP taken at a site below
+	 * unmasks NMIs (SDM 6.7.1); then it lands on top of this one. */
+	if (__atomic_exchange_n(&self_nmi[c->id], 0, __ATOMIC_ACQ_REL)) {
+		/* This is our own NMI, nested or not: do not re-arm. */
+	} else if ((cur->flags & T_NMI_NESTED) && c->nmi_depth == 1) {
+		__atomic_store_n(&self_nmi[c->id], 1, __ATOMIC_RELEASE);
+		send_nmi(c->id);
+		__atomic_add_fetch(&nmis_sent, 1, __ATOMIC_RELAXED);
+	}
+	run_sites("NMI handler", false);
+	return true;
+}
+
+static void send_nmis_to_others(unsigned burst)
+{
+	for (unsigned k = 0; k < burst; k++)
+		send_nmi_all_but_self();
+	__atomic_add_fetch(&nmis_sent, (u64)burst * (cpus_online() - 1), __ATOMIC_RELAXED);
+}
+
+/* Runs at every protocol step, on the CPU that performs it. */
+static void torture_step(enum patch_step s)
+{
+	unsigned f = cur->flags;
+
+	if (f & T_NMI_SPINNERS)
+		send_nmis_to_others(1);
+	if (f & T_NMI_NESTED)
+		send_nmis_to_others(1);
+	if (f & T_NMI_PATCHER) {
+		send_nmi(this_cpu()->id);
+		__atomic_add_fetch(&nmis_sent, 1, __ATOMIC_RELAXED);
+	}
+	if (f & T_IPI_STORM)
+		for (unsigned i = 0; i < cpus_possible; i++)
+			if ((int)i != this_cpu()->id && cpu_is_online(i)) {
+				ipi_storm(i, 4);
+				__atomic_add_fetch(&storm_sent, 4, __ATOMIC_RELAXED);
+			}
+	if ((f & T_HOTPLUG) && this_cpu()->id == patcher_cpu && victim_cpu > 0) {
+		/* Out at the trap step, back at the head step: both in the
+		 * middle of a patch. */
+		if (s == STEP_TRAP && cpu_is_online(victim_cpu) && !cpu_offline(victim_cpu))
+			hotplug_cycles++;
+		if (s == STEP_HEAD && !cpu_is_online(victim_cpu) && cpu_online(victim_cpu))
+			test_fail("hotplug: CPU %d did not come back", victim_cpu);
+	}
+}
+
+/* A CPU coming online runs the sites before it marks itself online. */
+static void online_hook(struct cpu *c)
+{
+	c->doing = "running sites before marking itself online";
+	run_sites("CPU coming online", false);
+	__atomic_add_fetch(&hook_runs, 1, __ATOMIC_RELAXED);
+	c->doing = NULL;
+}
+
+static int flip(struct tsite *sites, unsigned n, unsigned to)
+{
+	static struct patch_site ps[2][TSITES_MAX];
+	static struct patch_batch b[2];
+	unsigned slot = this_cpu()->id == second_cpu;
+	const char *why;
+
+	for (unsigned i = 0; i < n; i++)
+		if (patch_site_init(&ps[slot][i], sites[i].site, &sites[i].state[to]))
+			return test_fail("cannot encode site %p", sites[i].site), -1;
+	why = patch_batch_prepare(&b[slot], ps[slot], n);
+	if (why)
+		return test_fail("batch refused: %s", why), -1;
+	return patch_apply(&b[slot]);
+}
+
+/* The second patcher flips sf_flip_d, which no spinner runs. */
+static void second_patcher(void *arg)
+{
+	struct tsite s;
+
+	tsite_jmp(&s, sf_flip_d, sf_flip_d_site, sf_flip_d_target);
+	for (unsigned i = 0; !__atomic_load_n(&stop, __ATOMIC_ACQUIRE); i++) {
+		if (flip(&s, 1, (i + 1) % 2))
+			break;
+		if (sf_flip_d(0, 0) != s.result[(i + 1) % 2])
+			test_fail("second patcher: CPU %d ran its old code after its patch", this_cpu()->id);
+		second_patches++;
+		cpu_relax();
+	}
+	if (second_patches % 2)
+		flip(&s, 1, 0);
+}
+
+static void patcher(void *arg)
+{
+	struct torture *t = cur;
+	u64 iters = t->iters ? t->iters : test_iters(DEFAULT_ITERS);
+	u64 t0 = timestamp(), last = t0, end = t0 + ms_to_ticks(opts.seconds * 1000);
+
+	for (u64 i = 0; opts.seconds ? timestamp() < end : i < iters; i++) {
+		unsigned to = (completed + 1) % 2;
+
+		__atomic_add_fetch(&started, 1, __ATOMIC_ACQ_REL);
+		if (flip(t->sites, t->n, to))
+			break;
+		__atomic_add_fetch(&completed, 1, __ATOMIC_ACQ_REL);
+		run_sites("patcher, after its patch", true);
+		if (opts.seconds && timestamp() - last > ms_to_ticks(PROGRESS_MS)) {
+			last = timestamp();
+			diag("%s: %llu patches, %llu s", t->name, (unsigned long long)completed,
+			     (unsigned long long)(ticks_to_ns(last - t0) / 1000000000));
+		}
+	}
+	__atomic_store_n(&patcher_done, 1, __ATOMIC_RELEASE);
+}
+
+static bool is_spinner(unsigned i)
+{
+	return (int)i != patcher_cpu && (int)i != victim_cpu && (int)i != second_cpu &&
+	       cpu_is_online(i);
+}
+
+static void stop_everyone(void)
+{
+	u64 end = timestamp() + ms_to_ticks(STOP_WAIT_MS);
+
+	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+	for (unsigned i = 1; i < cpus_possible; i++) {
+		struct smp_mailbox *m = &cpus[i].task_box;
+
+		while (cpu_is_online(i) &&
+		       __atomic_load_n(&m->done, __ATOMIC_ACQUIRE) < READ_ONCE(m->posted)) {
+			if (timestamp() > end) {
+				test_fail("CPU %u did not stop its torture task within %d ms", i, STOP_WAIT_MS);
+				break;
+			}
+			smp_poll();
+			cpu_relax();
+		}
+	}
+	if (victim_cpu > 0 && !cpu_is_online(victim_cpu))
+		cpu_online(victim_cpu);
+}
+
+/* Back to a clean slate after a run a bug (or the watchdog) cut short. */
+static void restore_sites(struct torture *t)
+{
+	for (unsigned i = 0; i < t->n; i++) {
+		u8 bytes[INSN_MAX];
+		int len = insn_encode(&t->sites[i].state[0], (u64)(uintptr_t)t->sites[i].site, bytes);
+
+		if (len > 0 && memcmp(t->sites[i].site, bytes, len))
+			patch_raw_write(t->sites[i].site, bytes, len);
+	}
+}
+
+static void run_patcher_role(struct torture *t)
+{
+	struct cpu *volatile c = this_cpu();
+	struct recovery *volatile prev = c->abort;
+	struct recovery r;
+
+	if (patcher_cpu != 0) {
+		smp_call(patcher_cpu, patcher, NULL, 0);
+		while (!__atomic_load_n(&patcher_done, __ATOMIC_ACQUIRE) &&
+		       !__atomic_load_n(&patcher_aborted, __ATOMIC_ACQUIRE) &&
+		       (watchdog_expected_caught() == 0 || !test_expecting_detection()))
+			smp_poll(), cpu_relax();
+		return;
+	}
+	if (recovery_set(&r)) {
+		c->trap_depth = 0;
+		c->nmi_depth = 0;
+		patcher_aborted = true;
+	} else {
+		c->abort = &r;
+		patcher(NULL);
+	}
+	c->abort = prev;
+}
+
+static void pick_roles(struct torture *t)
+{
+	unsigned n = cpus_online();
+
+	patcher_cpu = (t->flags & T_ON_AP) && n > 1 ? 1 : 0;
+	victim_cpu = second_cpu = -1;
+	/* Each role gets a CPU of its own, and at least one spinner stays. */
+	if ((t->flags & T_HOTPLUG) && n >= 3)
+		victim_cpu = n - 1;
+	if ((t->flags & T_TWO_PATCHERS) && n >= (victim_cpu > 0 ? 4u : 3u))
+		second_cpu = victim_cpu > 0 ? n - 2 : n - 1;
+}
+
+static void reset_counts(void)
+{
+	started = completed = bad = nmis_sent = storm_sent = 0;
+	hotplug_cycles = hook_runs = second_patches = 0;
+	patcher_done = 0;
+	patcher_aborted = false;
+	stop = 0;
+	memset(passes, 0, sizeof(passes));
+	memset(nmi_handled, 0, sizeof(nmi_handled));
+	memset(nmi_mid, 0, sizeof(nmi_mid));
+	memset(nmi_nested, 0, sizeof(nmi_nested));
+	memset(self_nmi, 0, sizeof(self_nmi));
+}
+
+static void collect(struct torture_result *r, u64 traps0)
+{
+	memset(r, 0, sizeof(*r));
+	r->patches = completed;
+	r->bad = bad;
+	r->nmis_sent = nmis_sent;
+	r->storm_ipis = storm_sent;
+	r->hotplug_cycles = hotplug_cycles;
+	r->online_hook_runs = hook_runs;
+	r->second_patches = second_patches;
+	r->aborted = patcher_aborted;
+	for (unsigned i = 0; i < cpus_possible; i++) {
+		r->passes += passes[i];
+		r->nmis_handled += nmi_handled[i];
+		r->nmis_mid_patch += nmi_mid[i];
+		r->nmi_nested += nmi_nested[i];
+		r->traps += patch_trap_hits(i);
+	}
+	r->traps -= traps0;
+}
+
+/* Puts every site into state[0] through the engine before the run (a
+ * CALL->CALL site starts as a NOP in the image). */
+static int prepare_sites(struct torture *t)
+{
+	for (unsigned i = 0; i < t->n; i++) {
+		u8 bytes[INSN_MAX];
+		int len = insn_encode(&t->sites[i].state[0], (u64)(uintptr_t)t->sites[i].site, bytes);
+
+		if (len <= 0)
+			return test_fail("cannot encode site %p", t->sites[i].site), -1;
+		if (!memcmp(t->sites[i].site, bytes, len))
+			continue;
+		if (flip(&t->sites[i], 1, 0))
+			return -1;
+	}
+	return 0;
+}
+
+bool torture_run(struct torture *t, struct torture_result *r)
+{
+	u64 traps0 = 0;
+
+	cur = t;
+	reset_counts();
+	if (prepare_sites(t)) {
+		memset(r, 0, sizeof(*r));
+		r->aborted = true;
+		return false;
+	}
+	pick_roles(t);
+	for (unsigned i = 0; i < cpus_possible; i++)
+		traps0 += patch_trap_hits(i);
+	nmi_register(torture_nmi);
+	WRITE_ONCE(nmi_armed, true);
+	if (t->flags & T_HOTPLUG)
+		cpu_online_hook = online_hook;
+	if (t->flags & T_DELAYED_HANDLER)
+		patch_set_delay(opts.delay_lo, MAX(opts.delay_hi, 200000));
+	patch_step_hook = torture_step;
+	for (unsigned i = 1; i < cpus_possible; i++)
+		if (is_spinner(i))
+			smp_call(i, spinner, NULL, 0);
+	if (second_cpu > 0)
+		smp_call(second_cpu, second_patcher, NULL, 0);
+	run_patcher_role(t);
+	patch_step_hook = NULL;
+	stop_everyone();
+	WRITE_ONCE(nmi_armed, false);
+	nmi_unregister(torture_nmi);
+	cpu_online_hook = NULL;
+	patch_set_delay(opts.delay_lo, opts.delay_hi);
+	if (patcher_aborted || !patcher_done) {
+		patch_force_reset();
+		restore_sites(t);
+		patcher_aborted = true;
+	} else if (completed % 2) {
+		flip(t->sites, t->n, 0);	/* leave state[0] behind */
+	}
+	collect(r, traps0);
+	return !r->aborted;
+}
+
+static bool protocol_traps(void)
+{
+	return strcmp(proto->name, "stop-machine") && strcmp(proto->name, "unsafe-direct") &&
+	       strcmp(proto->name, "unsafe-bytewise");
+}
+
+void torture_check(const struct torture *t, const struct torture_result *r)
+{
+	unsigned f = t->flags;
+
+	diag("%s under %s: %llu patches, %llu spinner passes, %llu traps emulated, "
+	     "NMIs %llu sent / %llu handled / %llu mid-patch / %llu nested, %llu storm IPIs, "
+	     "%llu hotplug cycles (%llu site runs coming online), %llu second-patcher patches",
+	     t->name, proto->name, (unsigned long long)r->patches, (unsigned long long)r->passes,
+	     (unsigned long long)r->traps, (unsigned long long)r->nmis_sent,
+	     (unsigned long long)r->nmis_handled, (unsigned long long)r->nmis_mid_patch,
+	     (unsigned long long)r->nmi_nested, (unsigned long long)r->storm_ipis,
+	     (unsigned long long)r->hotplug_cycles, (unsigned long long)r->online_hook_runs,
+	     (unsigned long long)r->second_patches);
+	test_check(!r->aborted, "the patcher was unwound");
+	test_check(!r->bad, "%llu wrong outcomes", (unsigned long long)r->bad);
+	test_check(!sf_canary_bad && !sf_callee_bad, "stack canary broken %llu times, %llu wrong return addresses",
+		   (unsigned long long)sf_canary_bad, (unsigned long long)sf_callee_bad);
+	/* The scenario must really have happened. */
+	if (!r->patches)
+		test_error("no patch was applied");
+	if (!r->passes && cpus_online() > 1 + (f & (T_HOTPLUG | T_TWO_PATCHERS) ? 1 : 0))
+		test_error("the spinners never ran");
+	if (protocol_traps() && !r->traps && r->passes)
+		test_error("no trap was ever hit: the spinners never met a patch in progress");
+	if ((f & (T_NMI_SPINNERS | T_NMI_PATCHER)) && !r->nmis_mid_patch)
+		test_error("no NMI landed in the middle of a patch");
+	if ((f & T_NMI_NESTED) && protocol_traps() && !r->nmi_nested)
+		test_error("no NMI ever nested inside another (after a #BP's IRET)");
+	if ((f & T_IPI_STORM) && !r->storm_ipis)
+		test_error("no storm IPI was sent");
+	if ((f & T_HOTPLUG) && !r->hotplug_cycles)
+		test_error("no CPU went offline mid-patch");
+	if ((f & T_HOTPLUG) && !r->online_hook_runs)
+		test_error("no CPU ran a site while coming online");
+	if ((f & T_TWO_PATCHERS) && !r->second_patches)
+		test_error("the second patcher never patched");
+}

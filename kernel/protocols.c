@@ -177,10 +177,11 @@ static void sm_rendezvous(void *arg)
 
 static int apply_stop_machine(struct patch_batch *b)
 {
-	u32 others = cpus_online() - 1;
+	u32 others;
 
 	sm_arrived = sm_go = sm_left = 0;
 	engine_publish(b);
+	others = cpus_online() - 1;	/* after the step hook: hotplug */
 	smp_call_others(sm_rendezvous, NULL, SMP_IRQ);
 	while (__atomic_load_n(&sm_arrived, __ATOMIC_ACQUIRE) < others)
 		sync_poll(), cpu_relax();

@@ -126,9 +126,16 @@ void send_nmi(int cpu)
 	arch_send_nmi(&cpus[cpu]);
 }
 
+/* One NMI per online CPU, never the hardware shorthand: that would also
+ * reach a CPU still in the real-mode trampoline, where an NMI (which no
+ * CLI masks) goes through the real-mode IVT and triple-faults it. */
 void send_nmi_all_but_self(void)
 {
-	arch_send_nmi_all_but_self();
+	int self = this_cpu()->id;
+
+	for (unsigned i = 0; i < cpus_possible; i++)
+		if ((int)i != self && cpu_is_online(i))
+			arch_send_nmi(&cpus[i]);
 }
 
 void ipi_storm(int cpu, unsigned count)

@@ -31,6 +31,7 @@ void smp_wait_idle(int cpu);
 void smp_poll(void);
 
 void send_nmi(int cpu);
+/* An NMI to every other online CPU (one by one; see smp.c). */
 void send_nmi_all_but_self(void);
 void send_self_ipi_storm(void);
 /* Sends count fixed-vector IPIs to cpu (as fast as the APIC takes them). */

@@ -165,7 +165,7 @@ DEFINE_TEST(smp, nmi, 2, 0,
 
 		for (unsigned i = 1; i < cpus_possible; i++)
 			want[i] = nmi_hits[i] + 1;
-		send_nmi_all_but_self();
+		arch_send_nmi_all_but_self();	/* the hardware shorthand */
 		for (unsigned i = 1; i < cpus_possible; i++)
 			if (!test_check(wait_for(&nmi_hits[i], want[i], WAIT_MS),
 					"CPU %u: all-but-self NMI %u not handled", i, r))

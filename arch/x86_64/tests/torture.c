@@ -180,13 +180,17 @@ static void torture_step(enum patch_step s)
 				ipi_storm(i, 4);
 				__atomic_add_fetch(&storm_sent, 4, __ATOMIC_RELAXED);
 			}
-	if ((f & T_HOTPLUG) && this_cpu()->id == patcher_cpu && victim_cpu > 0) {
-		/* Out at the trap step, back at the head step: both in the
-		 * middle of a patch. */
-		if (s == STEP_TRAP && cpu_is_online(victim_cpu) && !cpu_offline(victim_cpu))
-			hotplug_cycles++;
-		if (s == STEP_HEAD && !cpu_is_online(victim_cpu) && cpu_online(victim_cpu))
+	/* Hotplug alternates at every step boundary, so CPUs leave and come
+	 * back in the middle of patches; not inside stop-machine's
+	 * rendezvous, which holds every other CPU with interrupts off. */
+	if ((f & T_HOTPLUG) && this_cpu()->id == patcher_cpu && victim_cpu > 0 &&
+	    s != STEP_DIRECT) {
+		if (cpu_is_online(victim_cpu)) {
+			if (!cpu_offline(victim_cpu))
+				hotplug_cycles++;
+		} else if (cpu_online(victim_cpu)) {
 			test_fail("hotplug: CPU %d did not come back", victim_cpu);
+		}
 	}
 }
 

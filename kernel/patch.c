@@ -355,34 +355,44 @@ static void spin_until_patched(struct patch_site *s)
 		cpu_relax();
 }
 
-bool patch_trap(struct trap_frame *f, u8 *addr, bool trap_first)
+static bool retired_under_us(struct patch_batch *b, u64 gen)
+{
+	return __atomic_load_n(&b->state, __ATOMIC_ACQUIRE) == BATCH_RETIRED ||
+	       READ_ONCE(b->gen) != gen;
+}
+
+int patch_trap(struct trap_frame *f, u8 *addr, bool trap_first)
 {
 	struct patch_batch *b = __atomic_load_n(&live_batch, __ATOMIC_ACQUIRE);
 	struct cpu *c = this_cpu();
 	struct patch_site *s;
+	u64 gen;
 
 	if (!b)
-		return false;
+		return PATCH_TRAP_NOT_OURS;
 	engine_delay();		/* a handler slow to start */
 	if (!ref_get(b))
-		return false;
-	if (__atomic_load_n(&b->state, __ATOMIC_ACQUIRE) == BATCH_RETIRED)
+		return PATCH_TRAP_RETRY;	/* retired meanwhile: run what is there now */
+	/* Which patch our reference pins. A slow handler may pin the next
+	 * patch reusing the same descriptors (it is live and complete);
+	 * what must never happen is the patch changing under the pin. */
+	gen = READ_ONCE(b->gen);
+	if (retired_under_us(b, gen))
 		engine_violation("no retired descriptor is read", c->id,
-				 "trap handler at %p read batch %llu after it was retired",
-				 addr, (unsigned long long)b->gen);
+				 "trap handler at %p read patch %llu's descriptors after it was retired",
+				 addr, (unsigned long long)gen);
 	s = find_site(b, addr);
 	if (!s) {
 		ref_put(b);
-		return false;
+		return PATCH_TRAP_NOT_OURS;
 	}
 	engine_delay();		/* between finding and using the descriptor */
-	if (__atomic_load_n(&b->state, __ATOMIC_ACQUIRE) == BATCH_RETIRED) {
+	if (retired_under_us(b, gen)) {
 		engine_violation("no retired descriptor is read", c->id,
-				 "trap handler at %p used batch %llu after it was retired",
-				 addr, (unsigned long long)b->gen);
-		arch_frame_restart(f, addr);	/* re-run whatever is there now */
+				 "trap handler at %p used patch %llu's descriptor after it was retired",
+				 addr, (unsigned long long)gen);
 		ref_put(b);
-		return true;
+		return PATCH_TRAP_RETRY;
 	}
 	event_log(EV_TRAP, (u64)(uintptr_t)addr, trap_first);
 	c->trap_hits++;
@@ -396,7 +406,7 @@ bool patch_trap(struct trap_frame *f, u8 *addr, bool trap_first)
 	if (cpumask_armed())
 		cpumask_ack();
 	ref_put(b);
-	return true;
+	return PATCH_TRAP_HANDLED;
 }
 
 /* Applying ----------------------------------------------------------- */
@@ -451,4 +461,11 @@ void patch_raw_write(u8 *addr, const u8 *bytes, unsigned len)
 {
 	arch_text_write(addr, bytes, len);
 	__atomic_add_fetch(&text_write_seq, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Negative controls run their own protocol for one test. */
+void patch_use_protocol(const struct patch_proto *p)
+{
+	proto = p;
+	arch_patch_init();
 }

@@ -70,9 +70,11 @@ void patch_set_delay(u64 lo_ns, u64 hi_ns);
 extern void (*patch_step_hook)(enum patch_step s);
 
 /* The #BP / trap-first trap, from the architecture: addr is the site's
- * first byte. Returns true when handled (the frame now continues at the
- * emulated instruction's successor), false when no live patch owns addr. */
-bool patch_trap(struct trap_frame *f, u8 *addr, bool trap_first);
+ * first byte. HANDLED: the frame continues after the emulated
+ * instruction; RETRY: the patch owning it was retired meanwhile, re-run
+ * the instruction now there; NOT_OURS: no live patch owns addr. */
+enum { PATCH_TRAP_NOT_OURS, PATCH_TRAP_HANDLED, PATCH_TRAP_RETRY };
+int patch_trap(struct trap_frame *f, u8 *addr, bool trap_first);
 
 /* Protocols ---------------------------------------------------------- */
 
@@ -98,6 +100,7 @@ const struct patch_proto *patch_proto_find(const char *name);
 const char *patch_proto_names(void);
 void patch_init(void);
 void patch_force_reset(void);
+void patch_use_protocol(const struct patch_proto *p);
 void patch_raw_write(u8 *addr, const u8 *bytes, unsigned len);
 /* Dumps the event trail and the replay line (failure reports). */
 void patch_report_trail(void);

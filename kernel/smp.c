@@ -247,6 +247,8 @@ static __noreturn void idle_loop(struct cpu *c)
 
 void smp_ap_main(struct cpu *c)
 {
+	/* A CPU restarted by the watchdog abandoned whatever it ran. */
+	__atomic_store_n(&c->task_box.done, c->task_box.taken, __ATOMIC_RELEASE);
 	c->ticks = 0;
 	c->last_tick = timestamp();
 	c->wd_reported = false;

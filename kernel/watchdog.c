@@ -158,6 +158,11 @@ static void check_cpu(struct cpu *t, u64 now)
 	if (!t->wd_reported) {
 		t->wd_reported = true;
 		sample(t, "stopped answering: no timer tick for 2 s");
+	} else if (older_than(now, t->wd_nmi_at, WATCHDOG_STALL_MS)) {
+		/* It took the NMI but is still not ticking: stuck again,
+		 * or stuck in a place the unwinding could not leave. */
+		restart(t);
+		t->wd_reported = false;
 	}
 }
 
@@ -203,6 +208,10 @@ static bool nmi_chain(struct trap_frame *f)
 	bool claimed = false;
 
 	this_cpu()->nmis_received++;
+	/* The watchdog first, and alone when it acts: it may have pointed
+	 * the frame elsewhere, and a test's NMI handler must not run on. */
+	if (watchdog_nmi(f))
+		return true;
 	for (int i = 0; i < NMI_FNS; i++) {
 		nmi_fn fn = READ_ONCE(nmi_fns[i]);
 
@@ -216,7 +225,6 @@ void watchdog_init(void)
 {
 	arch_set_ipi_handler(IPI_TIMER, on_tick);
 	arch_set_nmi_handler(nmi_chain);
-	nmi_register(watchdog_nmi);
 }
 
 void watchdog_cpu_start(void)

@@ -81,8 +81,13 @@ static bool bp_handler(struct trap_frame *f)
 
 	if (proto->trap_byte != INT3 || !in_patchable(addr))
 		return false;
-	if (patch_trap(f, addr, false))
+	switch (patch_trap(f, addr, false)) {
+	case PATCH_TRAP_HANDLED:
 		return true;
+	case PATCH_TRAP_RETRY:
+		f->rip = (u64)(uintptr_t)addr;
+		return true;
+	}
 	/* No live patch owns it. If the int3 is gone, a patch finished
 	 * while this CPU was on its way here: run the new instruction. A
 	 * remaining int3 is nobody's: an unexpected #BP, reported. */
@@ -100,8 +105,8 @@ static bool ud_handler(struct trap_frame *f)
 
 	if (proto->trap_byte == INT3 || !in_patchable(addr))
 		return false;
-	if (patch_trap(f, addr, true))
-		return true;
+	if (patch_trap(f, addr, true) != PATCH_TRAP_NOT_OURS)
+		return true;	/* emulated, or re-run at the same RIP */
 	return READ_ONCE(*addr) != proto->trap_byte;	/* gone: re-execute */
 }
 

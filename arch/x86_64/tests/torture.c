@@ -277,7 +277,11 @@ static void stop_everyone(void)
 		while (cpu_is_online(i) &&
 		       __atomic_load_n(&m->done, __ATOMIC_ACQUIRE) < READ_ONCE(m->posted)) {
 			if (timestamp() > end) {
-				test_fail("CPU %u did not stop its torture task within %d ms", i, STOP_WAIT_MS);
+				test_fail("CPU %u did not stop its torture task within %d ms "
+					  "(task posted %llu taken %llu done %llu; %s)", i, STOP_WAIT_MS,
+					  (unsigned long long)m->posted, (unsigned long long)m->taken,
+					  (unsigned long long)m->done,
+					  cpus[i].doing ? cpus[i].doing : "idle");
 				break;
 			}
 			smp_poll();

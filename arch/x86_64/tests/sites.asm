@@ -202,3 +202,13 @@ sf_many_sites:
 %endrep
 	ret
 	SLED
+
+; platform.cmc's probe: returns its own immediate, which the test rewrites.
+global cmc_probe
+section .patchable.cmc progbits alloc exec nowrite align=64
+	SLED
+	align 16, db 0xcc
+cmc_probe:
+	mov eax, 0		; B8 imm32: the immediate is at +1
+	ret
+	SLED

@@ -68,6 +68,7 @@ void kmain(u32 magic, u32 info)
 	}
 	patch_init();
 	diag("boot to tests: %llu ms", (unsigned long long)(ticks_to_ns(timestamp() - boot_start) / 1000000));
+	watchdog_cpu_start();
 	irq_enable();	/* the boot CPU's watchdog tick */
 	ok = test_run_all(cpus_online());
 	arch_finish(ok ? VERDICT_SUCCESS : VERDICT_FAILURE, opts.reboot);

@@ -64,6 +64,7 @@ struct cpu {
 	u32 wd_action;			/* what an NMI from the watchdog asks */
 	bool wd_reported;
 	bool wd_busy;			/* restarting another CPU */
+	bool wd_armed;			/* its tick runs: stalls count */
 
 	/* Patching (kernel/patch.c, kernel/sync.c). */
 	struct rng rng;			/* this CPU's stream of seed= */

@@ -210,6 +210,7 @@ static void on_storm_ipi(struct trap_frame *f)
 
 static void park(struct cpu *c)
 {
+	WRITE_ONCE(c->wd_armed, false);
 	arch_timer_periodic(0);
 	WRITE_ONCE(c->online, false);
 	mb();
@@ -356,7 +357,6 @@ void smp_init(unsigned max_cpus)
 	}
 	cpus_possible = n;
 	cpus[0].online = true;
-	watchdog_cpu_start();
 	start_aps();
 	boot_ticks = timestamp() - t0;
 	diag("cpus: %u online of %u started (APIC %s), brought up in %llu ms",

@@ -133,6 +133,13 @@ u64 test_seconds(u64 dflt)
 	return opts.seconds ? opts.seconds : dflt;
 }
 
+static unsigned timed_selected;
+
+u64 test_time_share_ms(void)
+{
+	return opts.seconds && timed_selected ? opts.seconds * 1000 / timed_selected : 0;
+}
+
 unsigned test_count_matching(const char *glob)
 {
 	unsigned n = 0;
@@ -243,7 +250,8 @@ static void run_one(const struct test *t, unsigned cpus_online)
 		test_skip("needs %u CPUs, %u online", t->min_cpus, cpus_online);
 	else {
 		/* Generous: the watchdog catches hangs, not slowness. */
-		watchdog_test_begin(opts.seconds ? (opts.seconds * 2 + 60) * 1000 : 60 * 1000);
+		watchdog_test_begin(t->flags & TEST_TIMED && opts.seconds ?
+				    2 * test_time_share_ms() + 60 * 1000 : 60 * 1000);
 		run_protected(t);
 		watchdog_test_end();
 		test_expect_detection(false);
@@ -285,6 +293,8 @@ bool test_run_all(unsigned cpus_online)
 	static const struct test *list[TESTS_MAX];
 	unsigned n = sorted_selection(list);
 
+	for (unsigned i = 0; i < n; i++)
+		timed_selected += !!(list[i]->flags & TEST_TIMED);
 	tap_plan(&tap, n);
 	for (unsigned i = 0; i < n; i++)
 		run_one(list[i], cpus_online);

@@ -12,6 +12,7 @@
 
 #define TEST_EXPLICIT (1u << 0)	/* never in the default suite */
 #define TEST_BENCH (1u << 1)	/* a benchmark: runs with the bench option */
+#define TEST_TIMED (1u << 2)	/* runs for its share of seconds= when given */
 
 struct test {
 	const char *name;	/* "group.name" */
@@ -66,6 +67,9 @@ const char *detector_name(enum detector d);
 /* iters= / seconds= when given, else the test's own default. */
 u64 test_iters(u64 dflt);
 u64 test_seconds(u64 dflt);
+/* A TEST_TIMED test's share of seconds= in ms (seconds= split evenly over
+ * the selected timed tests), or 0 when seconds= was not given. */
+u64 test_time_share_ms(void);
 
 /* Prints "TAP version 13"; the banner follows as diagnostics. */
 void test_tap_begin(void);

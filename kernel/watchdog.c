@@ -110,6 +110,12 @@ static void restart(struct cpu *t)
 	bool expected = READ_ONCE(expected_cpu) == t->id;
 	int err;
 
+	if (t->id == 0) {
+		/* The test runner cannot be restarted: the run would be lost
+		 * without a verdict. End it here, with the report above. */
+		panic("watchdog: the test runner (CPU 0) is stuck and cannot be unwound");
+	}
+
 	diag("WATCHDOG: CPU %d did not answer the NMI within %d ms; INIT + SIPI",
 	     t->id, WATCHDOG_NMI_ANSWER_MS);
 	if (!expected)
@@ -144,7 +150,7 @@ static bool older_than(u64 now, u64 then, u64 ms)
 
 static void check_cpu(struct cpu *t, u64 now)
 {
-	if (READ_ONCE(t->wd_busy))
+	if (READ_ONCE(t->wd_busy) || !READ_ONCE(t->wd_armed))
 		return;
 	if (READ_ONCE(t->wd_action) != WD_NONE) {
 		if (older_than(now, t->wd_nmi_at, WATCHDOG_NMI_ANSWER_MS))
@@ -232,5 +238,7 @@ void watchdog_cpu_start(void)
 	struct cpu *c = this_cpu();
 
 	c->last_tick = timestamp();
+	c->wd_reported = false;
 	arch_timer_periodic(WATCHDOG_TICK_MS * 1000000ull);
+	WRITE_ONCE(c->wd_armed, true);
 }

@@ -19,7 +19,8 @@
 #define WATCHDOG_NMI_ANSWER_MS 500	/* then INIT + SIPI */
 
 void watchdog_init(void);
-/* Starts the calling CPU's tick. */
+/* Starts the calling CPU's tick; from then on a silence is a stall. The
+ * boot CPU calls it when it enables interrupts for the tests. */
 void watchdog_cpu_start(void);
 /* The test runner: the current test's budget, and its end. */
 void watchdog_test_begin(u64 budget_ms);

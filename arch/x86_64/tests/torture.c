@@ -241,9 +241,9 @@ static void patcher(void *arg)
 {
 	struct torture *t = cur;
 	u64 iters = t->iters ? t->iters : test_iters(DEFAULT_ITERS);
-	u64 t0 = timestamp(), last = t0, end = t0 + ms_to_ticks(opts.seconds * 1000);
+	u64 t0 = timestamp(), last = t0, end = t0 + ms_to_ticks(t->ms);
 
-	for (u64 i = 0; opts.seconds ? timestamp() < end : i < iters; i++) {
+	for (u64 i = 0; t->ms ? timestamp() < end : i < iters; i++) {
 		unsigned to = (completed + 1) % 2;
 
 		__atomic_add_fetch(&started, 1, __ATOMIC_ACQ_REL);
@@ -251,7 +251,7 @@ static void patcher(void *arg)
 			break;
 		__atomic_add_fetch(&completed, 1, __ATOMIC_ACQ_REL);
 		run_sites("patcher, after its patch", true);
-		if (opts.seconds && timestamp() - last > ms_to_ticks(PROGRESS_MS)) {
+		if (t->ms && timestamp() - last > ms_to_ticks(PROGRESS_MS)) {
 			last = timestamp();
 			diag("%s: %llu patches, %llu s", t->name, (unsigned long long)completed,
 			     (unsigned long long)(ticks_to_ns(last - t0) / 1000000000));

@@ -35,6 +35,7 @@ struct torture {
 	unsigned n;
 	unsigned flags;
 	u64 iters;		/* patches; 0: the default */
+	u64 ms;			/* or run this long (seconds=); 0: iters */
 };
 
 /* What happened, for the test's checks and its report. */

@@ -12,26 +12,35 @@
 #include "kernel/string.h"
 #include "kernel/time.h"
 
+/* What the defective variants leave out of the Linux sequence. */
+#define SEQ_NO_SYNC1 (1u << 0)		/* no sync after the trap bytes */
+#define SEQ_TAIL_FIRST (1u << 1)	/* tails before the trap bytes */
+#define SEQ_NO_SYNC3 (1u << 2)		/* no sync after the head bytes */
+
 /* The Linux sequence for one batch (steps 0 to 4 of DESIGN.md). */
-static void int3_sequence(struct patch_batch *b, bool first_sync, bool tail_first)
+static void int3_sequence(struct patch_batch *b, unsigned defects)
 {
 	engine_publish(b);
-	if (tail_first) {
+	if (defects & SEQ_TAIL_FIRST) {
 		engine_step(b, STEP_TAIL);
 		engine_write_tails(b);
 	}
 	engine_step(b, STEP_TRAP);
 	engine_write_traps(b);
-	if (first_sync)
+	if (!(defects & SEQ_NO_SYNC1))
 		engine_sync(b);
-	if (!tail_first) {
+	if (!(defects & SEQ_TAIL_FIRST)) {
 		engine_step(b, STEP_TAIL);
 		engine_write_tails(b);
 		engine_sync(b);
 	}
 	engine_step(b, STEP_HEAD);
 	engine_write_heads(b);
-	engine_sync(b);
+	/* The third sync is what waits for trap handlers still running on
+	 * other CPUs (seed 001's quiz); unsafe-early-retire leaves it out
+	 * and retires without waiting for references either. */
+	if (!(defects & SEQ_NO_SYNC3))
+		engine_sync(b);
 	engine_retire(b);
 }
 
@@ -41,44 +50,32 @@ static int apply_per_site(struct patch_batch *b)
 	for (unsigned i = 0; i < b->n; i++) {
 		struct patch_batch one = { .sites = &b->sites[i], .n = 1 };
 
-		int3_sequence(&one, true, false);
+		int3_sequence(&one, 0);
 	}
 	return 0;
 }
 
 static int apply_batch(struct patch_batch *b)
 {
-	int3_sequence(b, true, false);
+	int3_sequence(b, 0);
 	return 0;
 }
 
 static int apply_nosync1(struct patch_batch *b)
 {
-	int3_sequence(b, false, false);
+	int3_sequence(b, SEQ_NO_SYNC1);
 	return 0;
 }
 
-/* unsafe-early-retire: seed 001's quiz. The third sync is what waits for
- * trap handlers still running on other CPUs; without it, and without
- * waiting for their references, the descriptors are retired under them. */
 static int apply_early_retire(struct patch_batch *b)
 {
-	engine_publish(b);
-	engine_step(b, STEP_TRAP);
-	engine_write_traps(b);
-	engine_sync(b);
-	engine_step(b, STEP_TAIL);
-	engine_write_tails(b);
-	engine_sync(b);
-	engine_step(b, STEP_HEAD);
-	engine_write_heads(b);
-	engine_retire(b);
+	int3_sequence(b, SEQ_NO_SYNC3);
 	return 0;
 }
 
 static int apply_tail_first(struct patch_batch *b)
 {
-	int3_sequence(b, true, true);
+	int3_sequence(b, SEQ_TAIL_FIRST);
 	return 0;
 }
 

@@ -110,6 +110,10 @@ unsigned arch_enumerate_cpus(unsigned max, char *err, size_t errlen)
 
 	if (platform_find_cpus(&boot_info, &platform, err, errlen))
 		return 0;
+	diag("firmware: CPUs from %s (RSDP from %s, OEM '%s'), %u enabled, LAPIC at %#llx%s%s",
+	     platform.source, platform.rsdp_from ? platform.rsdp_from : "-", platform.oem,
+	     platform.nr_enabled, (unsigned long long)platform.lapic_phys,
+	     platform.note[0] ? "; note: " : "", platform.note);
 	why = install_trampoline(&boot_info);
 	if (why) {
 		ksnprintf(err, errlen, "%s", why);

@@ -87,6 +87,8 @@ const char *arch_smp_setup(int apic_mode);
 /* Writes code bytes through this CPU's writable alias of the page(s),
  * then serializes. */
 void arch_text_write(u8 *addr, const u8 *bytes, size_t len);
+/* The patch is done: drop this CPU's writable alias. */
+void arch_text_done(void);
 /* A serializing instruction (SDM 9.3: SERIALIZE, or CPUID). */
 void arch_serialize(void);
 /* Makes the trapped frame continue as if the instruction at addr had

@@ -103,6 +103,7 @@ int options_parse(const char *cmdline, char *err, size_t errlen)
 	opts.verbose = vals[O_VERBOSE].set;
 	opts.reboot = vals[O_REBOOT].set ? (unsigned)vals[O_REBOOT].num : 0;
 	opts.protocol = vals[O_PROTOCOL].set ? patch_proto_find(vals[O_PROTOCOL].str) : NULL;
+	opts.delay_given = vals[O_DELAY].set;
 	opts.delay_lo = vals[O_DELAY].set ? vals[O_DELAY].num : 0;
 	opts.delay_hi = vals[O_DELAY].set ? vals[O_DELAY].num2 : DEFAULT_DELAY_HI;
 	opts.spin_tight = vals[O_SPIN].set && vals[O_SPIN].choice == 1;

@@ -20,6 +20,7 @@ struct options {
 	int apic;		/* 0 auto, 1 xapic, 2 x2apic */
 	const struct patch_proto *protocol;
 	u64 delay_lo, delay_hi;	/* ns, the torture delays */
+	bool delay_given;
 	bool spin_tight;	/* spinners without pause */
 };
 

@@ -61,6 +61,12 @@ void patch_set_delay(u64 lo_ns, u64 hi_ns)
 	delay_hi = hi_ns;
 }
 
+void patch_get_delay(u64 *lo_ns, u64 *hi_ns)
+{
+	*lo_ns = delay_lo;
+	*hi_ns = delay_hi;
+}
+
 void engine_delay(void)
 {
 	struct cpu *c = this_cpu();
@@ -420,6 +426,7 @@ int patch_apply(struct patch_batch *b)
 		cpu_relax();
 	}
 	ret = proto->apply(b);
+	arch_text_done();
 	if (!ret)
 		ret = engine_finish(b);
 	else
@@ -460,6 +467,7 @@ void patch_force_reset(void)
 void patch_raw_write(u8 *addr, const u8 *bytes, unsigned len)
 {
 	arch_text_write(addr, bytes, len);
+	arch_text_done();
 	__atomic_add_fetch(&text_write_seq, 1, __ATOMIC_SEQ_CST);
 }
 

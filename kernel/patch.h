@@ -99,6 +99,10 @@ const struct patch_proto *patch_proto_find(const char *name);
 /* "int3, int3-batch, ..." for error messages. */
 const char *patch_proto_names(void);
 void patch_init(void);
+/* One broadcast sync and the wait for every acknowledgement. */
+void sync_all_cpus(void);
+/* The current delay= range, to put back after changing it. */
+void patch_get_delay(u64 *lo_ns, u64 *hi_ns);
 void patch_force_reset(void);
 void patch_use_protocol(const struct patch_proto *p);
 void patch_raw_write(u8 *addr, const u8 *bytes, unsigned len);

@@ -137,6 +137,7 @@ static void cm_advance(void)
 		__atomic_store_n(&cm_done, 1, __ATOMIC_RELEASE);
 		break;
 	}
+	arch_text_done();	/* whoever wrote drops its alias */
 }
 
 static int apply_cpumask(struct patch_batch *b)

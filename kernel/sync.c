@@ -195,3 +195,16 @@ void sync_init(void)
 {
 	arch_set_ipi_handler(IPI_SYNC, on_sync_ipi);
 }
+
+/* A bare sync, no patch: what three of cost is the int3 protocol's floor
+ * (bench.ipi_rtt). Same path as engine_sync without the checks. */
+void sync_all_cpus(void)
+{
+	u64 gen = __atomic_add_fetch(&sync_gen, 1, __ATOMIC_SEQ_CST);
+
+	arch_serialize();
+	if (cpus_online() > 1) {
+		arch_send_ipi_all_but_self(IPI_SYNC);
+		wait_generation(gen);
+	}
+}

@@ -199,6 +199,24 @@ static u64 alias_slot(void)
 	return ALIAS_BASE + (u64)this_cpu()->id * ALIAS_SLOT_PAGES * PAGE_SIZE;
 }
 
+/* What each CPU's alias slot maps now (two pages; 0: nothing), so that
+ * the writes of one patch to the same page(s) map them once. */
+static u64 alias_mapped[MAX_CPUS][2];
+
+static void alias_set(unsigned k, u64 page)
+{
+	u64 slot = alias_slot() + k * PAGE_SIZE;
+	u64 *m = &alias_mapped[this_cpu()->id][k];
+
+	if (*m == page)
+		return;
+	if (page)
+		map_page(slot, paging_query(page).phys, MAP_WRITE);
+	else
+		unmap_page(slot);
+	*m = page;
+}
+
 void *text_alias_map(const void *addr, size_t len)
 {
 	u64 a = (u64)(uintptr_t)addr, slot = alias_slot();
@@ -208,18 +226,16 @@ void *text_alias_map(const void *addr, size_t len)
 	if (last - first > PAGE_SIZE)
 		panic("text_alias_map: %zu bytes at %#llx span more than two pages",
 		      len, (unsigned long long)a);
-	map_page(slot, paging_query(first).phys, MAP_WRITE);
+	alias_set(0, first);
 	if (last != first)
-		map_page(slot + PAGE_SIZE, paging_query(last).phys, MAP_WRITE);
+		alias_set(1, last);
 	return (void *)(uintptr_t)(slot + (a - first));
 }
 
 void text_alias_unmap(void)
 {
-	u64 slot = alias_slot();
-
-	unmap_page(slot);
-	unmap_page(slot + PAGE_SIZE);
+	alias_set(0, 0);
+	alias_set(1, 0);
 }
 
 static unsigned region_flags(u32 type)

@@ -30,7 +30,9 @@ void *phys_map(u64 pa, size_t len);
 void *map_mmio(u64 pa, size_t len);
 
 /* Maps the page(s) holding [addr, addr + len) writable at this CPU's alias
- * window and returns the alias of addr; len may cross one page boundary. */
+ * window and returns the alias of addr; len may cross one page boundary.
+ * A page already mapped there stays mapped (no remap, no flush) until
+ * text_alias_unmap(), which the engine calls when a patch is done. */
 void *text_alias_map(const void *addr, size_t len);
 void text_alias_unmap(void);
 

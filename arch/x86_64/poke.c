@@ -29,7 +29,6 @@ void arch_text_write(u8 *addr, const u8 *bytes, size_t len)
 
 	for (size_t i = 0; i < len; i++)
 		alias[i] = bytes[i];
-	text_alias_unmap();
 	/* SDM vol. 3A 8.1.3: the self-modifying-code check is by linear
 	 * address, and the write went through another one: serialize. */
 	arch_serialize();
@@ -62,6 +61,12 @@ bool arch_emulate(struct trap_frame *f, const struct insn *in, u8 *addr, bool pu
 	default:
 		return false;
 	}
+}
+
+/* The writable alias lives only as long as a patch. */
+void arch_text_done(void)
+{
+	text_alias_unmap();
 }
 
 void arch_frame_restart(struct trap_frame *f, u8 *addr)

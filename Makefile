@@ -117,6 +117,13 @@ debug: kernel
 	./run-qemu.sh --gdb & sleep 1; gdb -q $(B)/poketorture.elf \
 		-ex 'target remote :1234' -ex 'break kmain'; kill %1 2>/dev/null || true
 
+# The benchmark matrix (2, 4 and 8 CPUs on single-threaded TCG): TSV,
+# Markdown tables and PNG plots in build/bench/.
+bench:
+	$(Q)tests/deps.sh
+	$(Q)$(MAKE) --no-print-directory kernel
+	$(Q)tests/bench.sh
+
 clean:
 	rm -rf $(B)
 

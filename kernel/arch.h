@@ -84,6 +84,10 @@ const char *arch_cpu_source(void);
 const char *arch_smp_setup(int apic_mode);
 
 /* Patching primitives. */
+/* What a protocol writes over a site's first byte while it changes: a
+ * breakpoint (x86: int3), or an invalid opcode (seed 004's plan). */
+enum trap_kind { TRAP_BREAKPOINT, TRAP_INVALID_OPCODE };
+u8 arch_trap_byte(enum trap_kind k);
 /* Writes code bytes through this CPU's writable alias of the page(s),
  * then serializes. */
 void arch_text_write(u8 *addr, const u8 *bytes, size_t len);

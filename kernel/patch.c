@@ -206,9 +206,9 @@ static void check_write(struct patch_batch *b, struct patch_site *s, unsigned of
 {
 	int self = this_cpu()->id;
 
-	if (world_stopped || (off == 0 && len == 1 && bytes[0] == proto->trap_byte))
+	if (world_stopped || (off == 0 && len == 1 && bytes[0] == proto_trap_byte()))
 		return;
-	if (READ_ONCE(s->addr[0]) != proto->trap_byte) {
+	if (READ_ONCE(s->addr[0]) != proto_trap_byte()) {
 		engine_violation("a live site changes only behind a trap byte", self,
 				 "site %p bytes %u-%u written while its first byte is %02x",
 				 s->addr, off, off + len - 1, s->addr[0]);
@@ -237,7 +237,7 @@ void engine_write(struct patch_batch *b, struct patch_site *s, unsigned off,
 
 void engine_write_traps(struct patch_batch *b)
 {
-	u8 trap = proto->trap_byte;
+	u8 trap = proto_trap_byte();
 
 	for (unsigned i = 0; i < b->n; i++)
 		engine_write(b, &b->sites[i], 0, &trap, 1);
@@ -339,7 +339,7 @@ int engine_finish(struct patch_batch *b)
 					 "site %p: %02x %02x %02x ... after the patch", s->addr,
 					 s->addr[0], s->addr[1], s->addr[2]);
 		for (unsigned k = 0; k < s->len; k++)
-			if (s->addr[k] == proto->trap_byte && s->new[k] != proto->trap_byte)
+			if (s->addr[k] == proto_trap_byte() && s->new[k] != proto_trap_byte())
 				engine_violation("no stray trap byte", this_cpu()->id,
 						 "site %p byte %u is still a trap byte", s->addr, k);
 	}
@@ -357,7 +357,7 @@ static void spin_until_patched(struct patch_site *s)
 	/* unsafe-spin-handler: wait for the patcher instead of emulating.
 	 * On the patching CPU itself (an NMI that hit the site) this never
 	 * ends: seed 000's deadlock, for the watchdog to catch. */
-	while (READ_ONCE(s->addr[0]) == proto->trap_byte)
+	while (READ_ONCE(s->addr[0]) == proto_trap_byte())
 		cpu_relax();
 }
 

@@ -85,7 +85,7 @@ struct patch_proto {
 	const char *what;
 	int (*apply)(struct patch_batch *b);
 	/* Knobs the unsafe variants turn. */
-	u8 trap_byte;		/* int3 0xcc, or an invalid opcode */
+	enum trap_kind trap;	/* what goes over a site's first byte */
 	bool spin_handler;	/* the trap handler waits instead of emulating */
 	bool call_as_jmp;	/* CALL emulated without the push */
 	bool no_gap;		/* the #BP entry leaves no gap */
@@ -95,6 +95,11 @@ struct patch_proto {
 
 extern const struct patch_proto *const patch_protocols[];
 extern const struct patch_proto *proto;	/* the one chosen at boot */
+/* The byte the current protocol traps with. */
+static inline u8 proto_trap_byte(void)
+{
+	return arch_trap_byte(proto->trap);
+}
 const struct patch_proto *patch_proto_find(const char *name);
 /* "int3, int3-batch, ..." for error messages. */
 const char *patch_proto_names(void);

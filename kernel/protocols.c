@@ -195,68 +195,67 @@ static int apply_stop_machine(struct patch_batch *b)
 	return 0;
 }
 
-#define INT3 0xcc
-/* 0x06 (PUSH ES) is invalid in 64-bit mode (SDM vol. 2D, table A-2, "i64"):
- * one byte that faults with #UD, like RISC-V's all-zero word (seed 004). */
-#define INVALID_OPCODE 0x06
+/* The first byte a protocol puts in a site while it is in flux is named
+ * by kind; the architecture knows the byte (arch_trap_byte). */
+#define INT3 TRAP_BREAKPOINT
 
 static const struct patch_proto proto_int3 = {
-	.name = "int3", .safe = true, .apply = apply_per_site, .trap_byte = INT3,
+	.name = "int3", .safe = true, .apply = apply_per_site, .trap = INT3,
 	.what = "Linux's int3 sequence, one site per three syncs",
 };
 static const struct patch_proto proto_int3_batch = {
 	.name = "int3-batch", .safe = true, .batching = true, .apply = apply_batch,
-	.trap_byte = INT3, .what = "the int3 sequence, all sites of a batch sharing three syncs",
+	.trap = INT3, .what = "the int3 sequence, all sites of a batch sharing three syncs",
 };
 static const struct patch_proto proto_cpumask = {
 	.name = "cpumask", .safe = true, .batching = true, .apply = apply_cpumask,
-	.trap_byte = INT3,
+	.trap = INT3,
 	.what = "hpa's cpumask sync; the IPI or #BP handler clears its bit, the last one advances",
 };
 static const struct patch_proto proto_stop_machine = {
 	.name = "stop-machine", .safe = true, .batching = true, .apply = apply_stop_machine,
-	.trap_byte = INT3, .what = "all others rendezvous with interrupts off; one CPU writes",
+	.trap = INT3, .what = "all others rendezvous with interrupts off; one CPU writes",
 };
 static const struct patch_proto proto_trap_first = {
 	.name = "trap-first", .safe = true, .batching = true, .apply = apply_batch,
-	.trap_byte = INVALID_OPCODE,
+	.trap = TRAP_INVALID_OPCODE,
 	.what = "seed 004's plan: an invalid opcode (#UD) as the first byte instead of int3",
 };
 static const struct patch_proto proto_unsafe_direct = {
-	.name = "unsafe-direct", .batching = true, .apply = apply_direct, .trap_byte = INT3,
+	.name = "unsafe-direct", .batching = true, .apply = apply_direct, .trap = INT3,
 	.what = "negative control: one write of the whole instruction",
 };
 static const struct patch_proto proto_unsafe_bytewise = {
-	.name = "unsafe-bytewise", .batching = true, .apply = apply_bytewise, .trap_byte = INT3,
+	.name = "unsafe-bytewise", .batching = true, .apply = apply_bytewise, .trap = INT3,
 	.what = "negative control: a byte at a time, with delays",
 };
 static const struct patch_proto proto_unsafe_nosync1 = {
-	.name = "unsafe-nosync1", .batching = true, .apply = apply_nosync1, .trap_byte = INT3,
+	.name = "unsafe-nosync1", .batching = true, .apply = apply_nosync1, .trap = INT3,
 	.what = "negative control: no sync after the int3 goes in",
 };
 static const struct patch_proto proto_unsafe_tail_first = {
-	.name = "unsafe-tail-first", .batching = true, .apply = apply_tail_first, .trap_byte = INT3,
+	.name = "unsafe-tail-first", .batching = true, .apply = apply_tail_first, .trap = INT3,
 	.what = "negative control: tail bytes written before the int3",
 };
 static const struct patch_proto proto_unsafe_early_retire = {
 	.name = "unsafe-early-retire", .batching = true, .apply = apply_early_retire,
-	.trap_byte = INT3, .early_retire = true,
+	.trap = INT3, .early_retire = true,
 	.what = "negative control: no third sync, descriptors retired without waiting for handlers",
 };
 static const struct patch_proto proto_unsafe_call_as_jmp = {
-	.name = "unsafe-call-as-jmp", .batching = true, .apply = apply_batch, .trap_byte = INT3,
+	.name = "unsafe-call-as-jmp", .batching = true, .apply = apply_batch, .trap = INT3,
 	.call_as_jmp = true, .what = "negative control: CALL emulated without pushing the return address",
 };
 static const struct patch_proto proto_unsafe_no_gap = {
-	.name = "unsafe-no-gap", .batching = true, .apply = apply_batch, .trap_byte = INT3,
+	.name = "unsafe-no-gap", .batching = true, .apply = apply_batch, .trap = INT3,
 	.no_gap = true, .what = "negative control: CALL emulation with no #BP entry gap",
 };
 static const struct patch_proto proto_unsafe_spin_handler = {
-	.name = "unsafe-spin-handler", .batching = true, .apply = apply_batch, .trap_byte = INT3,
+	.name = "unsafe-spin-handler", .batching = true, .apply = apply_batch, .trap = INT3,
 	.spin_handler = true, .what = "negative control: the #BP handler waits for the patch instead of emulating",
 };
 static const struct patch_proto proto_unsafe_ack_count = {
-	.name = "unsafe-ack-count", .batching = true, .apply = apply_batch, .trap_byte = INT3,
+	.name = "unsafe-ack-count", .batching = true, .apply = apply_batch, .trap = INT3,
 	.ack_count = true, .what = "negative control: syncs count IPIs instead of generations",
 };
 

@@ -11,6 +11,14 @@
 #include "kernel/percpu.h"
 
 #define INT3 0xcc
+/* 0x06 (PUSH ES) is invalid in 64-bit mode (SDM vol. 2D, table A-2, "i64"):
+ * one byte that faults with #UD, like RISC-V's all-zero word (seed 004). */
+#define INVALID_OPCODE 0x06
+
+u8 arch_trap_byte(enum trap_kind k)
+{
+	return k == TRAP_INVALID_OPCODE ? INVALID_OPCODE : INT3;
+}
 
 extern char __patchable_start[], __patchable_end[];
 extern u8 bp_entry_gap_enabled;
@@ -84,7 +92,7 @@ static bool bp_handler(struct trap_frame *f)
 {
 	u8 *addr = (u8 *)(uintptr_t)(f->rip - 1);
 
-	if (proto->trap_byte != INT3 || !in_patchable(addr))
+	if (proto->trap != TRAP_BREAKPOINT || !in_patchable(addr))
 		return false;
 	switch (patch_trap(f, addr, false)) {
 	case PATCH_TRAP_HANDLED:
@@ -108,11 +116,11 @@ static bool ud_handler(struct trap_frame *f)
 {
 	u8 *addr = (u8 *)(uintptr_t)f->rip;
 
-	if (proto->trap_byte == INT3 || !in_patchable(addr))
+	if (proto->trap == TRAP_BREAKPOINT || !in_patchable(addr))
 		return false;
 	if (patch_trap(f, addr, true) != PATCH_TRAP_NOT_OURS)
 		return true;	/* emulated, or re-run at the same RIP */
-	return READ_ONCE(*addr) != proto->trap_byte;	/* gone: re-execute */
+	return READ_ONCE(*addr) != INVALID_OPCODE;	/* gone: re-execute */
 }
 
 void arch_patch_init(void)

@@ -20,16 +20,7 @@ MB2_MAGIC	equ 0xE85250D6
 MB2_ARCH_I386	equ 0
 MB2_BOOT_MAGIC	equ 0x36D76289
 
-CR0_PE		equ 1 << 0
-CR0_MP		equ 1 << 1
-CR0_ET		equ 1 << 4
-CR0_NE		equ 1 << 5
-CR0_WP		equ 1 << 16
-CR0_PG		equ 1 << 31
-CR4_PAE		equ 1 << 5
-MSR_EFER	equ 0xC0000080
-EFER_LME	equ 1 << 8
-EFER_NXE	equ 1 << 11
+%include "boot/x86.inc"
 PTE_P		equ 1 << 0
 PTE_W		equ 1 << 1
 PTE_PS		equ 1 << 7
@@ -159,7 +150,7 @@ _start:
 	or eax, ebp
 	xor edx, edx
 	wrmsr
-	mov eax, CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG
+	mov eax, CR0_LONG_MODE
 	mov cr0, eax
 	lgdt [boot_gdt64_ptr]
 	jmp 0x08:long_mode_entry

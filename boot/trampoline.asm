@@ -8,14 +8,7 @@
 ;
 ; This code is never executed in place: it lives in .rodata.
 
-CR0_PE	equ 1 << 0
-CR0_MP	equ 1 << 1
-CR0_ET	equ 1 << 4
-CR0_NE	equ 1 << 5
-CR0_WP	equ 1 << 16
-CR0_PG	equ 1 << 31
-CR4_PAE	equ 1 << 5
-MSR_EFER equ 0xC0000080
+%include "boot/x86.inc"
 
 ; struct ap_boot_params (smpboot.c)
 P_CR3	equ 0
@@ -66,7 +59,7 @@ tr_pm32:
 	mov eax, [esi + P_EFER]
 	xor edx, edx
 	wrmsr
-	mov eax, CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG
+	mov eax, CR0_LONG_MODE
 	mov cr0, eax
 	jmp far [ebp + OFF(tr_far64)]	; to 64-bit code, selector 0x08
 

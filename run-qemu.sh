@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Boot poketorture under QEMU, stream its serial console, and turn its
 # verdict into an exit status:
-#   0 SUCCESS, 1 FAILURE, 2 anything else (usage error of this script or of
-#   the kernel, crash, timeout, missing final line).
+#   0 SUCCESS, 1 FAILURE, 2 anything else the kernel or the user did (usage
+#   error of this script or of the kernel, crash, timeout, missing final
+#   line), 4 this host cannot run the configuration (QEMU could not start a
+#   guest at all, no usable /dev/kvm, no OVMF, no QEMU 10): not a verdict on
+#   the kernel, so the suite counts it as a skip.
 # Each non-zero exit prints one line on stderr saying why.
 set -euo pipefail
 
@@ -12,6 +15,8 @@ readonly ROOT
 readonly BUILD=$ROOT/build
 readonly OVMF_CODE=/usr/share/OVMF/OVMF_CODE_4M.fd
 readonly OVMF_VARS=/usr/share/OVMF/OVMF_VARS_4M.fd
+# Testing hook (tests/run-qemu-selftest.sh): the KVM device to check.
+readonly KVM_DEV=${POKETORTURE_KVM_DEV:-/dev/kvm}
 readonly FINAL_RE='^poketorture: End of test: (SUCCESS|FAILURE) \([0-9]+ passed, [0-9]+ failed, [0-9]+ skipped\)$'
 
 # Testing hook: a directory holding poketorture.elf and poketorture-mb1.elf
@@ -19,12 +24,13 @@ readonly FINAL_RE='^poketorture: End of test: (SUCCESS|FAILURE) \([0-9]+ passed,
 KERNEL_DIR=${POKETORTURE_KERNEL_DIR:-}
 
 # Options, with their defaults.
-smp=4 mem=128 accel=auto boot=kernel firmware=bios machine=pc
+smp=4 mem=128 accel=auto boot=kernel firmware=bios machine=pc qemu_choice=system
 timeout=120 timeout_given=0 gdb=0 log=""
 kernel_opts=()
 
 # Filled while running; cleanup() looks at them.
 tmp_files=() qemu_pid="" tail_pid=""
+qemu_bin="" qemu_version="" cpu_model=""
 
 usage() {
     cat <<'EOF'
@@ -42,6 +48,10 @@ Boot poketorture in QEMU, show its serial console, exit with its verdict.
   --firmware F     bios (SeaBIOS) or uefi (OVMF; needs --boot iso or usb)
                    (default bios)
   --machine M      pc or q35 (default pc)
+  --qemu Q         system (qemu-system-x86_64 on PATH, Debian 12's 7.2),
+                   10 (QEMU 10 from bookworm-backports, fetched on first use
+                   into .cache/ by tests/qemu10.sh, beside the system's), or
+                   the path of a qemu-system-x86_64 binary (default system)
   --timeout S      kill QEMU after S seconds (default 120; none with --gdb)
   --gdb            start halted with a gdb stub on localhost:1234
   --log FILE       also write the serial console to FILE
@@ -50,7 +60,8 @@ Boot poketorture in QEMU, show its serial console, exit with its verdict.
 Everything after -- is the kernel command line, e.g.
   ./run-qemu.sh --smp 2 -- tests=boot.* verbose
 
-Exit status: 0 SUCCESS, 1 FAILURE, 2 usage error, crash or timeout.
+Exit status: 0 SUCCESS, 1 FAILURE, 2 usage error, crash or timeout,
+4 this host cannot run it (QEMU could not start a guest, no /dev/kvm, ...).
 EOF
 }
 
@@ -60,6 +71,12 @@ die() {
     shift
     echo "$ME: $*" >&2
     exit "$status"
+}
+
+# The host, not the kernel: QEMU or what it needs is not usable here.
+die_host() {
+    echo "$ME: host cannot run this: $*" >&2
+    exit 4
 }
 
 die_usage() {
@@ -109,7 +126,7 @@ parse_args() {
             -h | --help) usage; exit 0 ;;
             --gdb) gdb=1; shift; continue ;;
             --) shift; kernel_opts=("$@"); break ;;
-            --smp | --mem | --accel | --boot | --firmware | --machine | --timeout | --log)
+            --smp | --mem | --accel | --boot | --firmware | --machine | --timeout | --log | --qemu)
                 need_value "$@"; value=$2; shift 2 ;;
             *) die_usage "unknown argument '$opt' (kernel options go after --)" ;;
         esac
@@ -122,6 +139,10 @@ parse_args() {
             --machine) check_choice "$opt" "$value" pc q35; machine=$value ;;
             --timeout) check_int "$opt" "$value" 1 86400; timeout=$((10#$value)); timeout_given=1 ;;
             --log) log=$value ;;
+            --qemu)
+                [[ $value == system || $value == 10 || $value == */* ]] ||
+                    die_usage "--qemu '$value': accepted: system, 10, or a path to a qemu-system-x86_64 binary (with a /)"
+                qemu_choice=$value ;;
         esac
     done
     if [[ $firmware == uefi && $boot == kernel ]]; then
@@ -137,27 +158,65 @@ parse_args() {
 # /dev/kvm of a nested software hypervisor is far slower than TCG.
 kvm_usable() {
     grep -Eqw 'vmx|svm' /proc/cpuinfo 2>/dev/null || return 1
-    { : <>/dev/kvm; } 2>/dev/null
+    { : <>"$KVM_DEV"; } 2>/dev/null
 }
 
-# Resolves "auto" and appends the accelerator and CPU model.
-accel_args() {
+# Sets qemu_bin and qemu_version from --qemu.
+resolve_qemu() {
+    local out
+    case $qemu_choice in
+        system)
+            qemu_bin=$(command -v qemu-system-x86_64) ||
+                die_host "no qemu-system-x86_64 on PATH (package qemu-system-x86)" ;;
+        10)
+            qemu_bin=$("$ROOT/tests/qemu10.sh") ||
+                die_host "--qemu 10: QEMU 10 could not be provisioned (tests/qemu10.sh says why above)" ;;
+        *)
+            [[ -f $qemu_choice && -x $qemu_choice ]] ||
+                die_usage "--qemu '$qemu_choice': not an executable file (accepted: system, 10, or a path to qemu-system-x86_64)"
+            qemu_bin=$qemu_choice ;;
+    esac
+    out=$("$qemu_bin" --version 2>&1 | head -n 1) || true
+    if [[ ! $out =~ ^QEMU\ emulator\ version\ ([^ ]+) ]]; then
+        [[ $qemu_choice == */* ]] &&
+            die_usage "--qemu '$qemu_choice': '--version' does not print a QEMU version: $out"
+        die_host "--qemu $qemu_choice: '$qemu_bin --version' does not print a QEMU version: $out"
+    fi
+    qemu_version=${BASH_REMATCH[1]}
+}
+
+# Resolves "auto" and checks that the host can give the accelerator. Sets
+# accel and cpu_model. KVM starts with -cpu host; run_with_kvm_fallback
+# may take a feature away if the host's KVM refuses it.
+resolve_accel() {
     if [[ $accel == auto ]]; then
         if kvm_usable; then accel=kvm; else accel=tcg; fi
     fi
     case $accel in
-        tcg) qemu_args+=(-accel "tcg,thread=single" -cpu max) ;;
-        tcg-mt) qemu_args+=(-accel "tcg,thread=multi" -cpu max) ;;
+        tcg | tcg-mt) cpu_model=max ;;
         kvm)
-            { : <>/dev/kvm; } 2>/dev/null || die 2 "--accel kvm: /dev/kvm cannot be opened read-write"
-            qemu_args+=(-accel kvm -cpu host) ;;
+            [[ -e $KVM_DEV ]] || die_host "--accel kvm: no $KVM_DEV (no KVM module, or not exposed to this machine)"
+            { : <>"$KVM_DEV"; } 2>/dev/null || die_host "--accel kvm: $KVM_DEV cannot be opened read-write"
+            cpu_model=host ;;
     esac
+}
+
+accel_args() {
+    case $accel in
+        tcg) qemu_args+=(-accel "tcg,thread=single") ;;
+        tcg-mt) qemu_args+=(-accel "tcg,thread=multi") ;;
+        kvm) qemu_args+=(-accel kvm) ;;
+    esac
+    qemu_args+=(-cpu "$cpu_model")
 }
 
 # Dependencies and kernel: both are no-ops when up to date. Their chatter
 # goes to stderr so stdout stays the serial console.
 prepare_kernel() {
     "$ROOT/tests/deps.sh" >&2 || die 2 "missing host dependencies (see above)"
+}
+
+prepare_build() {
     if [[ -n $KERNEL_DIR ]]; then
         return 0
     fi
@@ -209,6 +268,7 @@ boot_args() {
 firmware_args() {
     [[ $firmware == uefi ]] || return 0
     local vars
+    [[ -f $OVMF_CODE && -f $OVMF_VARS ]] || die_host "--firmware uefi: no OVMF at $OVMF_CODE (package ovmf)"
     vars=$(mktemp "${TMPDIR:-/tmp}/poketorture-vars.XXXXXX")
     tmp_files+=("$vars")
     cp "$OVMF_VARS" "$vars"
@@ -217,7 +277,7 @@ firmware_args() {
 }
 
 build_qemu_args() {
-    qemu_args=(qemu-system-x86_64 -machine "$machine")
+    qemu_args=("$qemu_bin" -machine "$machine")
     accel_args
     qemu_args+=(
         -smp "$smp" -m "$mem"
@@ -241,7 +301,6 @@ run_qemu() {
     : >"$serial_log"
     # QEMU's own messages are shown after it exits, so they come before the
     # reason line; "terminating on signal" only repeats what the reason says.
-    local qemu_err
     qemu_err=$(mktemp "${TMPDIR:-/tmp}/poketorture-qemu.XXXXXX")
     tmp_files+=("$qemu_err")
     "${cmd[@]}" </dev/null 2>"$qemu_err" &
@@ -253,13 +312,57 @@ run_qemu() {
     qemu_pid=""
     wait "$tail_pid" || true
     tail_pid=""
-    grep -av 'terminating on signal' "$qemu_err" >&2 || true
+    qemu_messages >&2 || true
     return "$status"
 }
 
-# The last non-blank line of the serial log, without carriage returns.
+# QEMU's stderr without the noise: "terminating on signal" only repeats
+# what the reason line says, and QEMU 10 run from the cache tries the
+# system's 7.2 modules too (harmless: -display none needs none of them).
+qemu_messages() {
+    grep -avE 'terminating on signal|failed to (initialize|open) module|Only modules from the same build' \
+        "$qemu_err"
+}
+
+# True when QEMU ended by itself, with a message, before the kernel printed
+# its first line: QEMU or the host refused the configuration (an abort, a
+# KVM that refuses an MSR, a bad device). A kernel that dies early makes
+# QEMU exit 0 (triple fault under -no-reboot), silently: that stays a crash.
+qemu_never_ran_kernel() {
+    local status=$1
+    ((status != 0 && status != 124 && status != 137)) || return 1
+    grep -aqE '^(TAP version|# poketorture|poketorture:)' "$serial_log" && return 1
+    [[ -n $(qemu_messages) ]]
+}
+
+# Boots; under KVM, a QEMU that dies before the kernel ran with -cpu host is
+# retried once without IA32_ARCH_CAPABILITIES (MSR 0x10a), which some nested
+# KVMs refuse to set ("failed to set MSR 0x10a"), and says so.
+boot_and_wait() {
+    local status=0
+    build_qemu_args
+    run_qemu || status=$?
+    if [[ $accel == kvm && $cpu_model == host ]] && qemu_never_ran_kernel "$status"; then
+        cpu_model=host,-arch-capabilities
+        echo "$ME: QEMU exited ($status) before the kernel ran with -cpu host; retrying with -cpu $cpu_model" >&2
+        status=0
+        build_qemu_args
+        run_qemu || status=$?
+    fi
+    if qemu_never_ran_kernel "$status"; then
+        die_host "QEMU $qemu_version exited with status $status before the kernel printed anything: $(qemu_messages | head -n 1)"
+    fi
+    [[ $accel != kvm ]] || echo "$ME: KVM CPU model: -cpu $cpu_model" >&2
+    return "$status"
+}
+
+# The verdict line: the last non-blank line of the serial log, without
+# carriage returns, looking past the kernel's own closing diagnostics
+# ("# halted...", "# rebooting..."): QEMU 10 ends on isa-debug-exit a
+# little after the write, so the kernel may print one of those first.
 last_line() {
-    tr -d '\r' <"$serial_log" | grep -av '^[[:space:]]*$' | tail -n 1 || true
+    tr -d '\r' <"$serial_log" | grep -av '^[[:space:]]*$' |
+        grep -avE '^# (halted|rebooting)' | tail -n 1 || true
 }
 
 # Both signals must agree: QEMU's status (from isa-debug-exit) and the
@@ -304,9 +407,12 @@ main() {
     fi
 
     prepare_kernel
-    build_qemu_args
+    resolve_qemu
+    resolve_accel
+    echo "$ME: QEMU $qemu_version ($qemu_bin), accel $accel, -cpu $cpu_model, machine $machine, $smp CPUs" >&2
+    prepare_build
     local status=0
-    run_qemu || status=$?
+    boot_and_wait || status=$?
     verdict "$status"
 }
 

@@ -107,11 +107,14 @@ run: kernel
 
 # The whole gate: dependencies, host unit tests, then the QEMU matrix. The
 # suite runner prints the closing `suite: N passed, N failed` line.
+# QEMU=10 (or a path) runs the matrix on another QEMU than the system's.
+QEMU ?=
 test:
 	$(Q)tests/deps.sh
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory run-host-tests
-	$(Q)tests/run-suite.sh tests/suite.manifest
+	$(Q)tests/run-qemu-selftest.sh
+	$(Q)QEMU=$(QEMU) tests/run-suite.sh tests/suite.manifest
 
 debug: kernel
 	./run-qemu.sh --gdb & sleep 1; gdb -q $(B)/poketorture.elf \

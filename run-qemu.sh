@@ -154,11 +154,18 @@ parse_args() {
     fi
 }
 
+# Opens the device read-write without creating it: bash's <> would make
+# an empty regular file where there is no device (and then QEMU says "kvm
+# version too old").
+kvm_opens() {
+    [[ -c $KVM_DEV ]] && { : <>"$KVM_DEV"; } 2>/dev/null
+}
+
 # KVM is only worth it with hardware virtualization: without vmx/svm the
 # /dev/kvm of a nested software hypervisor is far slower than TCG.
 kvm_usable() {
     grep -Eqw 'vmx|svm' /proc/cpuinfo 2>/dev/null || return 1
-    { : <>"$KVM_DEV"; } 2>/dev/null
+    kvm_opens
 }
 
 # Sets qemu_bin and qemu_version from --qemu.
@@ -195,8 +202,8 @@ resolve_accel() {
     case $accel in
         tcg | tcg-mt) cpu_model=max ;;
         kvm)
-            [[ -e $KVM_DEV ]] || die_host "--accel kvm: no $KVM_DEV (no KVM module, or not exposed to this machine)"
-            { : <>"$KVM_DEV"; } 2>/dev/null || die_host "--accel kvm: $KVM_DEV cannot be opened read-write"
+            [[ -c $KVM_DEV ]] || die_host "--accel kvm: no $KVM_DEV device (no KVM module, or not exposed to this machine)"
+            kvm_opens || die_host "--accel kvm: $KVM_DEV cannot be opened read-write"
             cpu_model=host ;;
     esac
 }

@@ -27,6 +27,8 @@ readonly REQUIREMENTS=(
     "build-essential|cmd|make"
     "libcmocka-dev|file|/usr/include/cmocka.h"
     "gnuplot-nox|cmd|gnuplot"
+    "parallel|cmd|parallel"
+    "util-linux|cmd|flock"
 )
 
 present() {

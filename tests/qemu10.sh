@@ -131,6 +131,14 @@ main() {
         echo "$WRAPPER"
         return
     fi
+    # One provisioning at a time: the suite's workers may ask together.
+    mkdir -p "$CACHE"
+    exec 9>"$CACHE/qemu-10.lock"
+    flock 9
+    if works; then
+        echo "$WRAPPER"
+        return
+    fi
     command -v dpkg >/dev/null || die "needs dpkg and apt-get (Debian)"
     if ((EUID != 0)); then
         die "QEMU 10 is not in $DIR yet; fetching it uses apt as root: run 'sudo $ROOT/tests/qemu10.sh' once"

@@ -1,7 +1,18 @@
 #!/usr/bin/env bash
-# Run the QEMU matrix of tests/suite.manifest, one configuration at a time
-# (2 host cores, each QEMU a single-threaded TCG), and check each verdict,
-# its TAP and its extra log checks.
+# Run the QEMU matrix of tests/suite.manifest and check each verdict, its
+# TAP and its extra log checks.
+#
+# The host has 2 cores. Single-threaded TCG lines use one each, so they run
+# two at a time (GNU parallel, results printed in manifest order); a line
+# whose timing depends on having the host to itself (multi-threaded TCG,
+# KVM) runs alone.
+#
+# A configuration the host cannot run (run-qemu.sh exit 4: no /dev/kvm, a
+# QEMU that cannot start a guest, no QEMU 10) is a SKIP with the reason,
+# never a failure: the gate judges the kernel, not the host.
+#
+# QEMU=system|10|PATH in the environment runs every line that does not
+# name its own --qemu on that QEMU (make test QEMU=10).
 #
 # Prints one result line per configuration and ends with the line
 #   suite: N passed, N failed, N skipped
@@ -15,15 +26,19 @@ readonly LOGS=build/logs
 
 manifest=$ROOT/tests/suite.manifest
 filter='*'
+one_line="" jobs=2
 passed=0 failed=0 skipped=0 selected=0
 declare -A seen_names=()
 
 usage() {
     cat <<'EOF'
-Usage: tests/run-suite.sh [MANIFEST] [--filter GLOB]
+Usage: tests/run-suite.sh [MANIFEST] [--filter GLOB] [--jobs N]
 
 Runs every configuration of MANIFEST (default tests/suite.manifest) whose
-name matches GLOB (default *). Serial logs go to build/logs/NAME.log.
+name matches GLOB (default *). Serial logs go to build/logs/NAME.log,
+run-qemu.sh's messages (QEMU version, CPU model) to build/logs/NAME.err.
+  --jobs N   single-threaded TCG lines run N at a time (default 2)
+Environment: QEMU=system|10|PATH runs lines without --qemu on that QEMU.
 EOF
 }
 
@@ -39,6 +54,10 @@ parse_args() {
             -h | --help) usage; exit 0 ;;
             --filter) [[ $# -ge 2 ]] || die_usage "--filter needs a GLOB"; filter=$2; shift 2 ;;
             --filter=*) filter=${1#--filter=}; shift ;;
+            --jobs) [[ $# -ge 2 && $2 =~ ^[1-9][0-9]?$ ]] || die_usage "--jobs '${2:-}': accepted: 1 to 99"
+                    jobs=$2; shift 2 ;;
+            --line) [[ $# -ge 2 && $2 =~ ^[0-9]+$ ]] || die_usage "--line needs a line number"
+                    one_line=$2; shift 2 ;;
             -*) die_usage "unknown option '$1'" ;;
             *)
                 ((manifest_given == 0)) || die_usage "one MANIFEST only, got '$1' too"
@@ -46,6 +65,10 @@ parse_args() {
         esac
     done
     [[ -f $manifest ]] || die_usage "manifest '$manifest': no such file"
+    case ${QEMU:-} in
+        '' | system | 10 | */*) ;;
+        *) die_usage "QEMU='$QEMU': accepted: system, 10, or a path to qemu-system-x86_64" ;;
+    esac
 }
 
 # Microseconds since the epoch, from bash itself: no process per reading.
@@ -71,7 +94,7 @@ trim() {
 # software hypervisor without vmx/svm: such lines are kept short (the
 # x2APIC path, which TCG in QEMU 7.2 does not emulate, is their reason).
 kvm_usable() {
-    { : <>/dev/kvm; } 2>/dev/null
+    [[ -c /dev/kvm ]] && { : <>/dev/kvm; } 2>/dev/null
 }
 
 # Prints why a configuration can't run here, or nothing.
@@ -179,6 +202,11 @@ run_config() {
     rm -f "$ROOT/$log" "$ROOT/$err"
     "$ROOT/run-qemu.sh" "$@" --log "$ROOT/$log" -- "${opts[@]}" \
         </dev/null >/dev/null 2>"$ROOT/$err" || status=$?
+    if ((status == 4)); then
+        # The host, not the kernel (run-qemu.sh's exit 4).
+        printf 'host:%s' "$(qemu_reason "$ROOT/$err" | sed 's/^host cannot run this: //')"
+        return
+    fi
     reason=$(check_status "$expected" "$status" "$ROOT/$err")
     if [[ -z $reason && ($expected == SUCCESS || $expected == FAILURE || $expected == ANY) ]]; then
         reason=$(check_tap "$ROOT/$log")
@@ -187,11 +215,79 @@ run_config() {
     printf '%s' "$reason"
 }
 
-# One manifest line: validates it, runs it, prints its result line.
+# A manifest line's fields, trimmed: sets name, args_field, opts_field,
+# expected, checks.
+split_line() {
+    IFS='|' read -r name args_field opts_field expected checks <<<"$1"
+    name=$(trim "$name") expected=$(trim "${expected:-}") checks=$(trim "${checks:-}")
+}
+
+# Multi-threaded TCG and KVM are timed against the host's real cores: they
+# get the host to themselves.
+runs_alone() {
+    [[ " $1 " =~ [[:space:]]--accel[[:space:]=](tcg-mt|kvm)[[:space:]] ]]
+}
+
+# Worker: runs manifest line $1 and prints its result line (PASS, FAIL or
+# SKIP) and the lines its show~ checks ask for.
+run_line() {
+    local lineno=$1 line name args_field opts_field expected checks
+    line=$(sed -n "${lineno}p" "$manifest")
+    split_line "$line"
+    local -a args
+    read -r -a args <<<"${args_field:-}"
+    if [[ -n ${QEMU:-} && " ${args[*]} " != *" --qemu "* ]]; then
+        args+=(--qemu "$QEMU")
+    fi
+    local why
+    why=$(skip_reason "$expected" "${args[@]}")
+    if [[ -n $why ]]; then
+        echo "SKIP $name: $why"
+        return
+    fi
+
+    local start reason
+    start=$(now_us)
+    reason=$(run_config "$name" "$expected" "$checks" "${opts_field:-}" "${args[@]}")
+    if [[ $reason == host:* ]]; then
+        echo "SKIP $name: ${reason#host:}"
+    elif [[ -z $reason ]]; then
+        echo "PASS $name ($(elapsed_since "$start") s)"
+    else
+        echo "FAIL $name: $reason (see $LOGS/$name.log)"
+    fi
+    show_lines "$ROOT/$LOGS/$name.log" "$checks"
+    # Which CPU model a KVM line ended up with (run-qemu.sh may retry).
+    grep -aE '^run-qemu.sh: (KVM CPU model|QEMU exited .* retrying)' "$ROOT/$LOGS/$name.err" 2>/dev/null |
+        sed 's/^/    /' || true
+}
+
+# Prints the results of workers and counts them.
+tally() {
+    local out
+    while IFS= read -r out; do
+        echo "$out"
+        case $out in
+            PASS\ *) passed=$((passed + 1)) ;;
+            FAIL\ *) failed=$((failed + 1)) ;;
+            SKIP\ *) skipped=$((skipped + 1)) ;;
+        esac
+    done
+}
+
+# Runs the queued lines, $jobs at a time, results in manifest order.
+flush_queue() {
+    ((${#queue[@]})) || return 0
+    local -a cmd=(parallel --will-cite --keep-order --jobs "$jobs"
+        "$ROOT/tests/run-suite.sh" --line {} "$manifest" :::)
+    tally < <("${cmd[@]}" "${queue[@]}" </dev/null)
+    queue=()
+}
+
+# Validates a manifest line and queues it, or runs it alone.
 do_line() {
     local lineno=$1 line=$2 name args_field opts_field expected checks
-    IFS='|' read -r name args_field opts_field expected checks <<<"$line"
-    name=$(trim "$name") expected=$(trim "${expected:-}") checks=$(trim "${checks:-}")
+    split_line "$line"
     # shellcheck disable=SC2053 # the filter is a glob on purpose
     [[ $name == $filter ]] || return 0
     selected=$((selected + 1))
@@ -202,40 +298,35 @@ do_line() {
         return
     fi
     seen_names[$name]=1
-
-    local -a args
-    read -r -a args <<<"${args_field:-}"
-    local why
-    why=$(skip_reason "$expected" "${args[@]}")
-    if [[ -n $why ]]; then
-        echo "SKIP $name: $why"
-        skipped=$((skipped + 1))
-        return
-    fi
-
-    local start reason
-    start=$(now_us)
-    reason=$(run_config "$name" "$expected" "$checks" "${opts_field:-}" "${args[@]}")
-    if [[ -z $reason ]]; then
-        echo "PASS $name ($(elapsed_since "$start") s)"
-        passed=$((passed + 1))
+    if runs_alone "$args_field"; then
+        flush_queue
+        tally < <(run_line "$lineno")
     else
-        echo "FAIL $name: $reason (see $LOGS/$name.log)"
-        failed=$((failed + 1))
+        queue+=("$lineno")
     fi
-    show_lines "$ROOT/$LOGS/$name.log" "$checks"
 }
 
 main() {
     parse_args "$@"
     mkdir -p "$ROOT/$LOGS"
+    if [[ -n $one_line ]]; then
+        run_line "$one_line"
+        return
+    fi
+    # QEMU 10 is fetched once here, not by two workers at a time; if it
+    # cannot be, its lines say why when they skip.
+    if [[ ${QEMU:-} == 10 ]] || grep -Eq -- '--qemu[= ]10( |\|)' "$manifest"; then
+        "$ROOT/tests/qemu10.sh" >/dev/null || true
+    fi
     local start lineno=0 line
+    local -a queue=()
     start=$(now_us)
     while IFS= read -r line || [[ -n $line ]]; do
         lineno=$((lineno + 1))
         [[ $line =~ ^[[:space:]]*(#|$) ]] && continue
         do_line "$lineno" "$line"
     done <"$manifest"
+    flush_queue
 
     # A filter that matches nothing is a mistake, not a green run.
     ((selected > 0)) || echo "$ME: no configuration in $manifest matches '$filter'"

@@ -231,6 +231,7 @@ static void run_protected(const struct test *t)
 		c->trap_depth = 0;
 		c->nmi_depth = 0;
 		c->expect = NULL;
+		c->wait.what = NULL;
 	}
 	c->abort = NULL;
 }

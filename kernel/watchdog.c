@@ -78,6 +78,7 @@ static bool watchdog_nmi(struct trap_frame *f)
 	diag("  CPU %d was %s; interrupts were %s", c->id,
 	     c->doing ? c->doing : "running an unnamed task",
 	     arch_frame_irqs_were_on(f) ? "on" : "off");
+	smp_report_wait(c);
 	if (expected) {
 		if (test_expecting_detection())
 			test_detect(DET_WATCHDOG, "watchdog: CPU %d stuck, unwound", c->id);

@@ -143,17 +143,16 @@ static u64 ms_since(u64 then, u64 now)
 	return (s64)(now - then) > 0 ? ticks_to_ns(now - then) / 1000000 : 0;
 }
 
-/* For a watchdog report on c: whom it spins on and for how long, that
- * mailbox, and the state of the CPU behind it. A hang shows as a wait as
- * old as the budget on a target that ticks (or does not); slowness as a
- * fresh wait. */
-void smp_report_wait(const struct cpu *c)
+/* For a watchdog report on c: whom it spins on and for how long up to
+ * now (when the NMI came: printing the report can take seconds), that
+ * mailbox, and the state of the CPU behind it as the report goes out.
+ * A hang shows as a wait as old as the budget; slowness as a fresh one. */
+void smp_report_wait(const struct cpu *c, u64 now)
 {
 	const struct smp_wait *w = &c->wait;
 	const char *what = READ_ONCE(w->what);
 	const struct cpu *t;
 	const struct smp_mailbox *m;
-	u64 now = timestamp();
 
 	if (!what)
 		return;
@@ -168,7 +167,7 @@ void smp_report_wait(const struct cpu *c)
 	diag("  CPU %d: %s%s, %llu ticks (last %llu ms ago), %llu IPIs, %llu calls run; %s",
 	     t->id, READ_ONCE(t->online) ? "online" : "offline",
 	     READ_ONCE(t->parked) ? " and parked" : "", (unsigned long long)t->ticks,
-	     (unsigned long long)ms_since(READ_ONCE(t->last_tick), now),
+	     (unsigned long long)ms_since(READ_ONCE(t->last_tick), timestamp()),
 	     (unsigned long long)t->ipis_received, (unsigned long long)t->calls_run,
 	     t->doing ? t->doing : "idle or an unnamed task");
 }

@@ -83,6 +83,7 @@ static bool watchdog_nmi(struct trap_frame *f)
 	struct cpu *c = this_cpu();
 	struct recovery *r;
 	bool expected, busy = c->wd_busy;
+	u64 at = timestamp();		/* before the slow printing */
 
 	if (__atomic_exchange_n(&c->wd_action, WD_NONE, __ATOMIC_ACQ_REL) != WD_SAMPLE_AND_UNWIND)
 		return false;
@@ -97,7 +98,7 @@ static bool watchdog_nmi(struct trap_frame *f)
 	diag("  CPU %d was %s; interrupts were %s", c->id,
 	     c->doing ? c->doing : "running an unnamed task",
 	     arch_frame_irqs_were_on(f) ? "on" : "off");
-	smp_report_wait(c);
+	smp_report_wait(c, at);
 	WRITE_ONCE(c->wd_nmi_at, timestamp());
 	WRITE_ONCE(c->wd_busy, busy);
 	if (expected) {

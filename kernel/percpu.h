@@ -28,6 +28,17 @@ struct smp_mailbox {
 	u64 posted, taken, done;
 };
 
+/* What a CPU spins on inside kernel/smp.c, so that a watchdog report can
+ * say whom it waits for and for how long (a hang and a slow emulator look
+ * alike from the waiter's RIP alone). */
+struct smp_wait {
+	const char *what;		/* "lock", "take", "finish"; NULL: none */
+	int cpu;			/* whose mailbox */
+	bool irq;			/* irq_box, else task_box */
+	u64 seq;			/* the sequence number waited for */
+	u64 since;			/* timestamp the wait began */
+};
+
 struct cpu {
 	struct cpu *self;	/* must stay first: this_cpu() loads it */
 	int id;			/* logical number, 0 = boot CPU */
@@ -55,6 +66,7 @@ struct cpu {
 	u64 ipis_received;		/* of any kind */
 	u64 nmis_received;
 	u64 storm_received;
+	struct smp_wait wait;		/* what it spins on, for reports */
 
 	/* Watchdog (kernel/watchdog.c). */
 	const char *doing;		/* what this CPU is up to, for reports */

@@ -54,30 +54,46 @@ void smp_poll(void)
 		mailbox_run(c, &c->irq_box);
 }
 
-static void wait_seq(const u64 *p, u64 seq)
+/* Waits for *p to reach seq in t's mailbox, noting what for in this
+ * CPU's wait record (a nested call from smp_poll puts the outer one back). */
+static void wait_seq(struct cpu *t, bool irq, const char *what, const u64 *p, u64 seq)
 {
+	struct smp_wait *w = &this_cpu()->wait, outer = *w;
+
+	*w = (struct smp_wait){ .cpu = t->id, .irq = irq, .seq = seq, .since = timestamp() };
+	WRITE_ONCE(w->what, what);
 	while (__atomic_load_n(p, __ATOMIC_ACQUIRE) < seq) {
 		smp_poll();
 		cpu_relax();
 	}
+	*w = outer;
+}
+
+static struct smp_mailbox *box(struct cpu *t, bool irq)
+{
+	return irq ? &t->irq_box : &t->task_box;
 }
 
 /* Posts a call and returns its sequence number once the target took it. */
 static u64 mailbox_post(struct cpu *t, bool irq, void (*fn)(void *), void *arg)
 {
-	struct smp_mailbox *m = irq ? &t->irq_box : &t->task_box;
+	struct smp_mailbox *m = box(t, irq);
+	struct smp_wait *w = &this_cpu()->wait, outer = *w;
 	u64 seq;
 
+	*w = (struct smp_wait){ .cpu = t->id, .irq = irq, .since = timestamp() };
+	WRITE_ONCE(w->what, "lock");
 	while (!spin_trylock(&m->lock)) {
 		smp_poll();
 		cpu_relax();
 	}
+	*w = outer;
 	m->fn = fn;
 	m->arg = arg;
 	seq = m->posted + 1;
 	__atomic_store_n(&m->posted, seq, __ATOMIC_RELEASE);
 	arch_send_ipi(t, irq ? IPI_CALL : IPI_WAKE);
-	wait_seq(&m->taken, seq);
+	wait_seq(t, irq, "take", &m->taken, seq);
 	spin_unlock(&m->lock);
 	return seq;
 }
@@ -95,7 +111,7 @@ void smp_call(int cpu, void (*fn)(void *), void *arg, unsigned flags)
 		panic("smp_call to CPU %d, which is offline", cpu);
 	seq = mailbox_post(t, flags & SMP_IRQ, fn, arg);
 	if (flags & SMP_WAIT)
-		wait_seq(flags & SMP_IRQ ? &t->irq_box.done : &t->task_box.done, seq);
+		wait_seq(t, flags & SMP_IRQ, "finish", &box(t, flags & SMP_IRQ)->done, seq);
 }
 
 void smp_call_others(void (*fn)(void *), void *arg, unsigned flags)
@@ -111,14 +127,49 @@ void smp_call_others(void (*fn)(void *), void *arg, unsigned flags)
 		return;
 	for (unsigned i = 0; i < cpus_possible; i++)
 		if ((int)i != self && cpu_is_online(i))
-			wait_seq(irq ? &cpus[i].irq_box.done : &cpus[i].task_box.done, seqs[i]);
+			wait_seq(&cpus[i], irq, "finish", &box(&cpus[i], irq)->done, seqs[i]);
 }
 
 void smp_wait_idle(int cpu)
 {
 	struct smp_mailbox *m = &cpus[cpu].task_box;
 
-	wait_seq(&m->done, __atomic_load_n(&m->posted, __ATOMIC_ACQUIRE));
+	wait_seq(&cpus[cpu], false, "finish", &m->done,
+		 __atomic_load_n(&m->posted, __ATOMIC_ACQUIRE));
+}
+
+static u64 ms_since(u64 then, u64 now)
+{
+	return (s64)(now - then) > 0 ? ticks_to_ns(now - then) / 1000000 : 0;
+}
+
+/* For a watchdog report on c: whom it spins on and for how long up to
+ * now (when the NMI came: printing the report can take seconds), that
+ * mailbox, and the state of the CPU behind it as the report goes out.
+ * A hang shows as a wait as old as the budget; slowness as a fresh one. */
+void smp_report_wait(const struct cpu *c, u64 now)
+{
+	const struct smp_wait *w = &c->wait;
+	const char *what = READ_ONCE(w->what);
+	const struct cpu *t;
+	const struct smp_mailbox *m;
+
+	if (!what)
+		return;
+	t = &cpus[w->cpu];
+	m = w->irq ? &t->irq_box : &t->task_box;
+	diag("  CPU %d has waited %llu ms on CPU %d (APIC ID %u) to %s call %llu in its %s box "
+	     "(posted %llu, taken %llu, done %llu)", c->id,
+	     (unsigned long long)ms_since(w->since, now), t->id, t->hw_id, what,
+	     (unsigned long long)w->seq, w->irq ? "irq" : "task",
+	     (unsigned long long)m->posted, (unsigned long long)m->taken,
+	     (unsigned long long)m->done);
+	diag("  CPU %d: %s%s, %llu ticks (last %llu ms ago), %llu IPIs, %llu calls run; %s",
+	     t->id, READ_ONCE(t->online) ? "online" : "offline",
+	     READ_ONCE(t->parked) ? " and parked" : "", (unsigned long long)t->ticks,
+	     (unsigned long long)ms_since(READ_ONCE(t->last_tick), timestamp()),
+	     (unsigned long long)t->ipis_received, (unsigned long long)t->calls_run,
+	     t->doing ? t->doing : "idle or an unnamed task");
 }
 
 void send_nmi(int cpu)
@@ -228,6 +279,7 @@ static __noreturn void idle_loop(struct cpu *c)
 		c->trap_depth = 0;
 		c->nmi_depth = 0;
 		c->expect = NULL;
+		c->wait.what = NULL;
 		/* Whatever the task was, it is abandoned: mark it done. */
 		__atomic_store_n(&c->task_box.done, c->task_box.taken, __ATOMIC_RELEASE);
 	}

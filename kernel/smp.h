@@ -29,6 +29,9 @@ void smp_wait_idle(int cpu);
 /* Runs any IRQ-context call posted to this CPU: wait loops call it, so
  * two CPUs waiting on each other with interrupts off cannot deadlock. */
 void smp_poll(void);
+/* Prints whom c spins on in an SMP call, if anyone, as of the timestamp
+ * now (for watchdog reports). */
+void smp_report_wait(const struct cpu *c, u64 now);
 
 void send_nmi(int cpu);
 /* An NMI to every other online CPU (one by one; see smp.c). */

@@ -1,9 +1,10 @@
 /*
  * The watchdog: no run ever hangs silently. Every online CPU takes a
  * periodic timer tick; whichever CPU ticks checks (a) that the running
- * test is within its time budget and (b) that every other online CPU has
- * ticked recently. A CPU found stuck is sampled by NMI (report: RIP,
- * registers, backtrace, what it was doing), the test fails, and the CPU is
+ * test is within its time budget and (b) that the next few online CPUs
+ * in turn (a cursor shared by all tickers) have ticked recently. A CPU
+ * found stuck is sampled by NMI (report: RIP, registers, backtrace, what
+ * it was doing, whom it waits for), the test fails, and the CPU is
  * unwound: the test runner back to the runner, an AP back to its idle
  * loop. A CPU that does not even answer the NMI is restarted with INIT
  * and SIPI. With one CPU, a hang with interrupts off is beyond its reach

@@ -71,5 +71,6 @@ void kmain(u32 magic, u32 info)
 	watchdog_cpu_start();
 	irq_enable();	/* the boot CPU's watchdog tick */
 	ok = test_run_all(cpus_online());
+	watchdog_stop();
 	arch_finish(ok ? VERDICT_SUCCESS : VERDICT_FAILURE, opts.reboot);
 }

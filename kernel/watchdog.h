@@ -23,6 +23,8 @@ void watchdog_init(void);
 /* Starts the calling CPU's tick; from then on a silence is a stall. The
  * boot CPU calls it when it enables interrupts for the tests. */
 void watchdog_cpu_start(void);
+/* No more checks: the run has its verdict. */
+void watchdog_stop(void);
 /* The test runner: the current test's budget, and its end. */
 void watchdog_test_begin(u64 budget_ms);
 void watchdog_test_end(void);

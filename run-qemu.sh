@@ -364,12 +364,14 @@ boot_and_wait() {
 }
 
 # The verdict line: the last non-blank line of the serial log, without
-# carriage returns, looking past the kernel's own closing diagnostics
-# ("# halted...", "# rebooting..."): QEMU 10 ends on isa-debug-exit a
-# little after the write, so the kernel may print one of those first.
+# carriage returns, or the final line if only the kernel's diagnostics
+# ("# halted...", possibly cut short) follow it: QEMU 10 ends on
+# isa-debug-exit a little after the write, so the kernel may print more.
 last_line() {
-    tr -d '\r' <"$serial_log" | grep -av '^[[:space:]]*$' |
-        grep -avE '^# (halted|rebooting)' | tail -n 1 || true
+    tr -d '\r' <"$serial_log" | grep -av '^[[:space:]]*$' | awk '
+        /^poketorture: End of test:/ { final = $0; tainted = 0; last = $0; next }
+        { if (final != "" && $0 !~ /^#/) tainted = 1; last = $0 }
+        END { print (final != "" && !tainted) ? final : last }' || true
 }
 
 # Both signals must agree: QEMU's status (from isa-debug-exit) and the

@@ -5,6 +5,7 @@
 #include "kernel/format.h"
 #include "kernel/glob.h"
 #include "kernel/options.h"
+#include "kernel/patch.h"
 #include "kernel/percpu.h"
 #include "kernel/printk.h"
 #include "kernel/string.h"
@@ -252,12 +253,14 @@ static void run_one(const struct test *t, unsigned cpus_online)
 		/* Generous: the watchdog catches hangs, not slowness. */
 		/* Benchmarks measure slow configurations on purpose (tight
 		 * spinners under TCG): a larger, still finite, budget. */
+		patch_stats_begin();
 		watchdog_test_begin(t->flags & TEST_TIMED && opts.seconds ?
 				    2 * test_time_share_ms() + 60 * 1000 :
 				    t->flags & TEST_BENCH ? 600 * 1000 : 60 * 1000);
 		run_protected(t);
 		watchdog_test_end();
 		test_expect_detection(false);
+		patch_stats_end();
 	}
 	if (status == TEST_NONE)
 		test_error("the test reported nothing");
@@ -301,6 +304,7 @@ bool test_run_all(unsigned cpus_online)
 	tap_plan(&tap, n);
 	for (unsigned i = 0; i < n; i++)
 		run_one(list[i], cpus_online);
+	patch_stats_total();
 	tap_final(&tap);
 	tap_open = false;
 	return tap_success(&tap);

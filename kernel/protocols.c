@@ -44,12 +44,20 @@ static void int3_sequence(struct patch_batch *b, unsigned defects)
 	engine_retire(b);
 }
 
-/* int3 and the variants that patch one site per sequence. */
+/* int3 and the variants that patch one site per sequence. The one-site
+ * descriptor is static, not on the patcher's stack: a trap handler that
+ * loaded live_batch may look at it after the patch retired (its reference
+ * then fails, or it finds the next patch), and a patcher the watchdog
+ * unwinds leaves it published; a dead stack frame there was read as a
+ * batch (#PF in find_site, poke.delayed_handler under multi-threaded
+ * TCG). One patcher at a time (text_mutex) uses it. */
 static int apply_per_site(struct patch_batch *b)
 {
-	for (unsigned i = 0; i < b->n; i++) {
-		struct patch_batch one = { .sites = &b->sites[i], .n = 1 };
+	static struct patch_batch one;
 
+	for (unsigned i = 0; i < b->n; i++) {
+		WRITE_ONCE(one.sites, &b->sites[i]);
+		WRITE_ONCE(one.n, 1);
 		int3_sequence(&one, 0);
 	}
 	return 0;

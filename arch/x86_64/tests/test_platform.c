@@ -2,19 +2,23 @@
  * platform.cmc: cross-modifying code on this platform, with no patching
  * protocol in the way, in two kinds of rounds.
  *
- * (1) Synchronized: every other CPU keeps running the probe, and the
+ * (1) Synchronized: every other CPU keeps calling the probe, and the
  * writer waits until each has run the current (old) code, so that a
- * translation or cached copy of it exists; then it writes the new code
- * and at once sends the sync, an IPI whose handler serializes (SDM vol.
- * 3A 9.3) and runs the probe. Having run the old code, each reader
- * holds still (interrupts on, not running the probe) until its check has
- * run, so that every check is informative: the last code the CPU ran
- * there was the old one, and nothing but the sync stands between that
- * and the check. It must return the new value: stale code
- * then is a defect of the platform (CPU, hypervisor or emulator: QEMU
- * before 8.1 under multi-threaded TCG), reported as such, and the test
- * fails. A check counts as informative when the CPU's last run before
- * the IPI returned the old value, i.e. it had the old code in hand.
+ * translation or cached copy of it exists and is hot; then it writes the
+ * new code and at once syncs (sync_all_cpus: the engine's broadcast IPI,
+ * whose handler serializes, SDM vol. 3A 9.3, and acknowledges). The
+ * check is each reader's first run of the probe after it acknowledged:
+ * it must return the new value. Stale code then is a defect of the
+ * platform (CPU, hypervisor or emulator: QEMU before 8.1 under
+ * multi-threaded TCG), reported as such, and the test fails. A check is
+ * informative when the reader's run just before the acknowledgement
+ * returned the old value: it had the old code in hand. Rounds alternate:
+ * in a hot round the readers keep running the probe while the write lands
+ * (QEMU 7.2's defect needs a vCPU running the code then), so where a
+ * write is visible at once (QEMU 10) most of their checks are not
+ * informative; in a held round each reader, having run the old code,
+ * holds still (interrupts on) until it acknowledged the sync, so every
+ * check is informative by construction.
  *
  * (2) Unsynchronized: write, no sync, and measure how long the other
  * CPUs take to run the new code; x86 promises nothing there (SDM 8.1.3),
@@ -33,58 +37,72 @@
 
 u32 cmc_probe(void);
 
-static u32 target, old_target, stop, hold, round;
+static u32 target, old_target, stop, round, held;
+static u64 want_ack;			/* the sync generation of this round */
 static u32 checked[MAX_CPUS];		/* the round whose check ran */
-static u32 last_val[MAX_CPUS];		/* each reader's last probe result */
 static u8 ran_old[MAX_CPUS];
 static u64 seen_at[MAX_CPUS];
 static u64 checks[MAX_CPUS], informative[MAX_CPUS], stale[MAX_CPUS];
+static u64 held_checks[MAX_CPUS], held_inf[MAX_CPUS], held_stale[MAX_CPUS];
 
 static void write_probe(u32 v)
 {
 	patch_raw_write((u8 *)(uintptr_t)cmc_probe + 1, (const u8 *)&v, 4);
 }
 
-/* In the sync IPI handler: serialize, then run the code. */
-static void check_after_sync(void *arg)
+/* (1) The first run after this CPU acknowledged the round's sync. */
+static void check_after_sync(int id, u64 ack, u32 prev, u32 v)
 {
-	int id = this_cpu()->id;
-	bool had_old = READ_ONCE(last_val[id]) == READ_ONCE(old_target);
+	u32 r = READ_ONCE(round);
 
-	arch_serialize();
+	if (!r || READ_ONCE(checked[id]) == r || ack < READ_ONCE(want_ack))
+		return;
 	checks[id]++;
-	informative[id] += had_old;
-	if (cmc_probe() != READ_ONCE(target))
+	informative[id] += prev == READ_ONCE(old_target);
+	held_checks[id] += READ_ONCE(held);
+	held_inf[id] += READ_ONCE(held) && prev == READ_ONCE(old_target);
+	if (v != READ_ONCE(target)) {
 		stale[id]++;
-	WRITE_ONCE(checked[id], READ_ONCE(round));
+		held_stale[id] += READ_ONCE(held);
+	}
+	WRITE_ONCE(checked[id], r);
 }
 
-/* A synchronized round's reader that ran the old code waits for its check. */
-static void hold_for_check(int id)
+/* A held round: having run the old code, wait for the sync without
+ * running the probe. */
+static void hold_for_sync(struct cpu *c)
 {
-	while (READ_ONCE(hold) && READ_ONCE(ran_old[id]) &&
-	       READ_ONCE(checked[id]) != READ_ONCE(round))
+	u32 r = READ_ONCE(round);
+
+	if (!READ_ONCE(held) || !r || READ_ONCE(checked[c->id]) == r || !READ_ONCE(ran_old[c->id]))
+		return;
+	while (__atomic_load_n(&c->sync_ack, __ATOMIC_ACQUIRE) < READ_ONCE(want_ack) &&
+	       !__atomic_load_n(&stop, __ATOMIC_ACQUIRE))
 		cpu_relax();
 }
 
 static void reader(void *arg)
 {
-	int id = this_cpu()->id;
+	struct cpu *c = this_cpu();
+	int id = c->id;
+	u32 prev = 0;
 
-	this_cpu()->doing = "running platform.cmc's probe";
+	c->doing = "running platform.cmc's probe";
 	while (!__atomic_load_n(&stop, __ATOMIC_ACQUIRE)) {
+		u64 ack = __atomic_load_n(&c->sync_ack, __ATOMIC_ACQUIRE);
 		u32 v = cmc_probe();
 
-		WRITE_ONCE(last_val[id], v);
+		check_after_sync(id, ack, prev, v);
 		if (v == READ_ONCE(old_target))
 			WRITE_ONCE(ran_old[id], 1);
 		if (!seen_at[id] && v == READ_ONCE(target))
 			seen_at[id] = timestamp();
-		hold_for_check(id);
+		prev = v;
+		hold_for_sync(c);
 		if (!opts.spin_tight)
 			cpu_relax();
 	}
-	this_cpu()->doing = NULL;
+	c->doing = NULL;
 }
 
 /* Waits until every other CPU ran the probe with value v; returns how
@@ -104,22 +122,47 @@ static unsigned wait_ran_old(u32 v)
 	return late;
 }
 
-/* (1): write, sync at once, check in the sync's handler. Returns the
- * value left in the probe. */
+/* The generation the next sync will have: one past what every CPU has
+ * acknowledged (nothing else syncs while this test runs). */
+static u64 next_sync_gen(void)
+{
+	u64 g = 0;
+
+	for (unsigned i = 1; i < cpus_possible; i++)
+		if (cpu_is_online(i))
+			g = MAX(g, __atomic_load_n(&cpus[i].sync_ack, __ATOMIC_ACQUIRE));
+	return g + 1;
+}
+
+/* Waits until every other CPU made its check of round r. */
+static void wait_checked(u32 r)
+{
+	u64 end = timestamp() + ms_to_ticks(READY_WAIT_MS);
+
+	for (unsigned i = 1; i < cpus_possible; i++)
+		while (cpu_is_online(i) && READ_ONCE(checked[i]) != r && timestamp() < end)
+			smp_poll(), cpu_relax();
+}
+
+/* (1): write, sync at once; the readers check. Returns the value left
+ * in the probe. */
 static u32 synced_rounds(unsigned rounds, u32 v, unsigned *not_ready)
 {
-	WRITE_ONCE(hold, 1);
 	for (unsigned r = 1; r <= rounds; r++) {
 		u32 next = 0x1000 + r;
 
+		WRITE_ONCE(want_ack, next_sync_gen());
+		WRITE_ONCE(held, r % 2 == 0);
 		WRITE_ONCE(round, r);
 		*not_ready += wait_ran_old(v);
 		WRITE_ONCE(target, next);
 		write_probe(next);
-		smp_call_others(check_after_sync, NULL, SMP_IRQ | SMP_WAIT);
+		sync_all_cpus();
+		wait_checked(r);
 		v = next;
 	}
-	WRITE_ONCE(hold, 0);
+	WRITE_ONCE(round, 0);
+	WRITE_ONCE(held, 0);
 	return v;
 }
 
@@ -186,13 +229,15 @@ DEFINE_TEST(platform, cmc, 2, 0,
 	    "does every CPU run code another CPU wrote: after a sync (must), and without one (measured)")
 {
 	unsigned rounds = test_iters(50), not_ready = 0;
-	u64 n_checks = 0, n_inf = 0, n_stale = 0;
+	u64 n_checks = 0, n_inf = 0, n_stale = 0, n_held = 0, n_held_stale = 0, n_held_inf = 0;
 	u32 v;
 
 	memset(checks, 0, sizeof(checks));
 	memset(informative, 0, sizeof(informative));
 	memset(stale, 0, sizeof(stale));
-	memset(last_val, 0, sizeof(last_val));
+	memset(held_checks, 0, sizeof(held_checks));
+	memset(held_stale, 0, sizeof(held_stale));
+	memset(held_inf, 0, sizeof(held_inf));
 	memset(checked, 0, sizeof(checked));
 	stop = 0;
 	round = 0;
@@ -208,13 +253,21 @@ DEFINE_TEST(platform, cmc, 2, 0,
 		n_checks += checks[i];
 		n_inf += informative[i];
 		n_stale += stale[i];
+		n_held += held_checks[i];
+		n_held_stale += held_stale[i];
+		n_held_inf += held_inf[i];
 	}
 	write_probe(0);
 	diag("platform.cmc finding: after a sync: %llu checks (%u rounds x %u CPUs, one per CPU "
 	     "per round), %llu informative (the CPU had just run the old code), %llu stale; "
+	     "of them held rounds: %llu checks, %llu informative, %llu stale; "
+	     "hot rounds: %llu checks, %llu informative, %llu stale; "
 	     "%u times a CPU had not run the old code within %d ms",
 	     (unsigned long long)n_checks, rounds, cpus_online() - 1, (unsigned long long)n_inf,
-	     (unsigned long long)n_stale, not_ready, READY_WAIT_MS);
+	     (unsigned long long)n_stale, (unsigned long long)n_held,
+	     (unsigned long long)n_held_inf, (unsigned long long)n_held_stale,
+	     (unsigned long long)(n_checks - n_held), (unsigned long long)(n_inf - n_held_inf),
+	     (unsigned long long)(n_stale - n_held_stale), not_ready, READY_WAIT_MS);
 	if (n_stale) {
 		patch_note_platform_defects(n_stale);
 		diag("platform.cmc finding: PLATFORM DEFECT: %llu of %llu checks ran stale code after "

@@ -514,10 +514,14 @@ static int trap_live(struct trap_frame *f, struct patch_batch *b, u8 *addr, bool
 struct stray_counts {
 	u64 engine;		/* (a) a trap byte nobody's patch is writing */
 	u64 platform;		/* (b) stale code run after a serialization */
+	u64 episodes;		/* of (b): distinct CPU, site and patch */
 	u64 late;		/* (c) a patch finished while we came in */
 };
 
 static struct stray_counts stray, stray_total;
+/* The last stale episode of each CPU: a stale copy tends to be run again
+ * and again until the site is written next. */
+static u64 ep_site[MAX_CPUS], ep_gen[MAX_CPUS];
 
 static void stray_bytes(const u8 *addr, unsigned len, char *buf, size_t size)
 {
@@ -567,6 +571,11 @@ static int stray_platform_defect(struct trap_frame *f, u8 *addr, const struct si
 	char sym[64], bytes[3 * INSN_MAX], when[64];
 
 	event_log(EV_STALE, (u64)(uintptr_t)addr, r->gen);
+	if (ep_site[c->id] != (u64)(uintptr_t)addr || ep_gen[c->id] != r->gen) {
+		ep_site[c->id] = (u64)(uintptr_t)addr;
+		ep_gen[c->id] = r->gen;
+		__atomic_add_fetch(&stray.episodes, 1, __ATOMIC_RELAXED);
+	}
 	if (n <= STRAY_REPORT_MAX) {
 		symbolize((u64)(uintptr_t)addr, sym, sizeof(sym));
 		stray_bytes(addr, r->len, bytes, sizeof(bytes));
@@ -620,9 +629,38 @@ static int trap_stray(struct trap_frame *f, u8 *addr, u64 seq0, u64 entry_seq)
 	return PATCH_TRAP_RETRY;
 }
 
+/* neg.trap_stale: every SIM_STALE_EVERY-th trap of a CPU at a live site is
+ * held until the patch has ended, acknowledging its syncs meanwhile, and
+ * then handled as if the CPU had executed the trap byte only now: what a
+ * CPU running stale code looks like to the handler, on a platform that
+ * has none. Never on the patching CPU (it would wait for itself). */
+#define SIM_STALE_EVERY 16
+#define SIM_STALE_MS 100
+
+bool patch_simulate_stale;
+static u64 sim_traps[MAX_CPUS];
+
+static void simulate_stale(u8 *addr)
+{
+	struct cpu *c = this_cpu();
+	u64 end = timestamp() + ms_to_ticks(SIM_STALE_MS);
+
+	if (!__atomic_load_n(&live_batch, __ATOMIC_ACQUIRE) || patch_current_step == STEP_IDLE ||
+	    spin_held_by_me(&text_mutex) || ++sim_traps[c->id] % SIM_STALE_EVERY)
+		return;
+	while ((__atomic_load_n(&live_batch, __ATOMIC_ACQUIRE) ||
+		READ_ONCE(*addr) == proto_trap_byte()) && timestamp() < end)
+		sync_poll(), cpu_relax();
+	c->trap_entry_seq = c->serial_seq;
+}
+
 int patch_trap(struct trap_frame *f, u8 *addr, bool trap_first)
 {
-	u64 entry_seq = this_cpu()->trap_entry_seq;
+	u64 entry_seq;
+
+	if (READ_ONCE(patch_simulate_stale))
+		simulate_stale(addr);
+	entry_seq = this_cpu()->trap_entry_seq;
 	u64 seq0 = __atomic_load_n(&patch_seq, __ATOMIC_ACQUIRE);
 	struct patch_batch *b = __atomic_load_n(&live_batch, __ATOMIC_ACQUIRE);
 
@@ -644,8 +682,9 @@ void patch_stats_begin(void)
 void patch_stats_end(void)
 {
 	if (stray.platform)
-		diag("platform defects: %llu (stale code executed after a completed sync)",
-		     (unsigned long long)stray.platform);
+		diag("platform defects: %llu (stale code executed after a completed sync; %llu "
+		     "episodes of one CPU, site and patch)", (unsigned long long)stray.platform,
+		     (unsigned long long)stray.episodes);
 	if (stray.late)
 		diag("late traps: %llu (a patch removed the trap byte while the CPU was on its way "
 		     "into the handler; re-executed)", (unsigned long long)stray.late);
@@ -654,21 +693,40 @@ void patch_stats_end(void)
 		     (unsigned long long)stray.engine);
 	stray_total.engine += stray.engine;
 	stray_total.platform += stray.platform;
+	stray_total.episodes += stray.episodes;
 	stray_total.late += stray.late;
+}
+
+/* The negative controls read their own detector's count and take what
+ * they provoked out of the run's totals. */
+u64 patch_stats_platform(void)
+{
+	return READ_ONCE(stray.platform);
+}
+
+u64 patch_stats_engine(void)
+{
+	return READ_ONCE(stray.engine);
+}
+
+void patch_stats_discard(void)
+{
+	memset(&stray, 0, sizeof(stray));
 }
 
 void patch_note_platform_defects(u64 n)
 {
 	__atomic_add_fetch(&stray.platform, n, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&stray.episodes, n, __ATOMIC_RELAXED);
 }
 
 /* For the run's verdict. */
 void patch_stats_total(void)
 {
-	diag("platform defects: %llu in all (stale code executed after a completed sync; "
-	     "not protocol failures); late traps: %llu; stray trap bytes: %llu",
-	     (unsigned long long)stray_total.platform, (unsigned long long)stray_total.late,
-	     (unsigned long long)stray_total.engine);
+	diag("platform defects: %llu in all (stale code executed after a completed sync, %llu "
+	     "episodes; not protocol failures); late traps: %llu; stray trap bytes: %llu",
+	     (unsigned long long)stray_total.platform, (unsigned long long)stray_total.episodes,
+	     (unsigned long long)stray_total.late, (unsigned long long)stray_total.engine);
 }
 
 /* Applying ----------------------------------------------------------- */

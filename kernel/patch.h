@@ -85,6 +85,13 @@ int patch_trap(struct trap_frame *f, u8 *addr, bool trap_first);
 void patch_stats_begin(void);
 void patch_stats_end(void);
 void patch_stats_total(void);
+/* This test's platform defects and stray trap bytes so far; forgetting
+ * them (negative controls that provoke them on purpose). */
+u64 patch_stats_platform(void);
+u64 patch_stats_engine(void);
+void patch_stats_discard(void);
+/* neg.trap_stale: make trap handlers see what stale code looks like. */
+extern bool patch_simulate_stale;
 /* Stale executions found by a test of its own (platform.cmc). */
 void patch_note_platform_defects(u64 n);
 

@@ -87,6 +87,24 @@ static int apply_tail_first(struct patch_batch *b)
 	return 0;
 }
 
+/* unsafe-stray-trap: after the sequence the trap byte goes back over the
+ * first site for STRAY_TRAP_US with no patch live, then the new head
+ * again, so the patch ends clean and only a trap handler can see it. */
+#define STRAY_TRAP_US 1000
+
+static int apply_stray_trap(struct patch_batch *b)
+{
+	struct patch_site *s = &b->sites[0];
+	u8 trap = proto_trap_byte();
+
+	int3_sequence(b, 0);
+	engine_write(b, s, 0, &trap, 1);
+	delay_ns(STRAY_TRAP_US * 1000);
+	engine_write(b, s, 0, s->new, 1);
+	engine_sync(b);
+	return 0;
+}
+
 /* unsafe-direct: one write of every whole instruction, then a sync. */
 static int apply_direct(struct patch_batch *b)
 {
@@ -262,6 +280,10 @@ static const struct patch_proto proto_unsafe_spin_handler = {
 	.name = "unsafe-spin-handler", .batching = true, .apply = apply_batch, .trap = INT3,
 	.spin_handler = true, .what = "negative control: the #BP handler waits for the patch instead of emulating",
 };
+static const struct patch_proto proto_unsafe_stray_trap = {
+	.name = "unsafe-stray-trap", .batching = true, .apply = apply_stray_trap, .trap = INT3,
+	.what = "negative control: a trap byte back in a site for 1 ms after the patch, no patch live",
+};
 static const struct patch_proto proto_unsafe_ack_count = {
 	.name = "unsafe-ack-count", .batching = true, .apply = apply_batch, .trap = INT3,
 	.ack_count = true, .what = "negative control: syncs count IPIs instead of generations",
@@ -273,7 +295,7 @@ const struct patch_proto *const patch_protocols[] = {
 	&proto_unsafe_direct, &proto_unsafe_bytewise, &proto_unsafe_nosync1,
 	&proto_unsafe_tail_first, &proto_unsafe_early_retire,
 	&proto_unsafe_call_as_jmp, &proto_unsafe_no_gap,
-	&proto_unsafe_spin_handler, &proto_unsafe_ack_count, NULL,
+	&proto_unsafe_spin_handler, &proto_unsafe_ack_count, &proto_unsafe_stray_trap, NULL,
 };
 
 const struct patch_proto *proto = &proto_int3;

@@ -9,7 +9,7 @@
 #include "kernel/time.h"
 
 static const char *const type_names[EV_TYPES] = {
-	"step", "write", "sync", "sync-ipi", "trap", "nmi", "note",
+	"step", "write", "sync", "sync-ipi", "trap", "nmi", "note", "stale",
 };
 
 void event_log(enum event_type type, u64 a, u64 b)
@@ -34,6 +34,10 @@ static void describe(const struct event *e, char *buf, size_t size)
 	case EV_TRAP:
 		ksnprintf(buf, size, "trap at site %#llx%s", (unsigned long long)e->a,
 			  e->b ? " (#UD)" : "");
+		break;
+	case EV_STALE:
+		ksnprintf(buf, size, "PLATFORM DEFECT: stale trap at site %#llx, removed by patch %llu",
+			  (unsigned long long)e->a, (unsigned long long)e->b);
 		break;
 	default:
 		ksnprintf(buf, size, "%s %#llx %#llx", type_names[e->type],

@@ -7,7 +7,7 @@
 #include "kernel/types.h"
 
 enum event_type {
-	EV_STEP, EV_WRITE, EV_SYNC, EV_SYNC_IPI, EV_TRAP, EV_NMI, EV_NOTE,
+	EV_STEP, EV_WRITE, EV_SYNC, EV_SYNC_IPI, EV_TRAP, EV_NMI, EV_NOTE, EV_STALE,
 	EV_TYPES,
 };
 

@@ -76,6 +76,25 @@ extern void (*patch_step_hook)(enum patch_step s);
 enum { PATCH_TRAP_NOT_OURS, PATCH_TRAP_HANDLED, PATCH_TRAP_RETRY };
 int patch_trap(struct trap_frame *f, u8 *addr, bool trap_first);
 
+/* Stray traps (a trap at a site no live patch owns) are classified:
+ * an engine bug (the trap byte is still there: the test fails), a
+ * platform defect (this CPU had serialized after the write that removed
+ * it: stale code; counted and named, not a protocol failure) or a late
+ * trap (benign). The test runner brackets each test with these; the
+ * total goes with the run's verdict. */
+void patch_stats_begin(void);
+void patch_stats_end(void);
+void patch_stats_total(void);
+/* This test's platform defects and stray trap bytes so far; forgetting
+ * them (negative controls that provoke them on purpose). */
+u64 patch_stats_platform(void);
+u64 patch_stats_engine(void);
+void patch_stats_discard(void);
+/* neg.trap_stale: make trap handlers see what stale code looks like. */
+extern bool patch_simulate_stale;
+/* Stale executions found by a test of its own (platform.cmc). */
+void patch_note_platform_defects(u64 n);
+
 /* Protocols ---------------------------------------------------------- */
 
 struct patch_proto {

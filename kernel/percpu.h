@@ -82,6 +82,8 @@ struct cpu {
 	struct rng rng;			/* this CPU's stream of seed= */
 	u64 trap_hits;			/* sites emulated by the trap handler */
 	u64 serial_seq;			/* text_write_seq at its last serialization */
+	u64 trap_entry_seq;		/* serial_seq when the running exception hit */
+	u64 stale_site;			/* last site of a stale trap, for progress */
 	u64 sync_ack;			/* last sync generation acknowledged */
 	u32 ev_head;
 	struct event events[EVENT_RING];

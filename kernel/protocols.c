@@ -44,12 +44,20 @@ static void int3_sequence(struct patch_batch *b, unsigned defects)
 	engine_retire(b);
 }
 
-/* int3 and the variants that patch one site per sequence. */
+/* int3 and the variants that patch one site per sequence. The one-site
+ * descriptor is static, not on the patcher's stack: a trap handler that
+ * loaded live_batch may look at it after the patch retired (its reference
+ * then fails, or it finds the next patch), and a patcher the watchdog
+ * unwinds leaves it published; a dead stack frame there was read as a
+ * batch (#PF in find_site, poke.delayed_handler under multi-threaded
+ * TCG). One patcher at a time (text_mutex) uses it. */
 static int apply_per_site(struct patch_batch *b)
 {
-	for (unsigned i = 0; i < b->n; i++) {
-		struct patch_batch one = { .sites = &b->sites[i], .n = 1 };
+	static struct patch_batch one;
 
+	for (unsigned i = 0; i < b->n; i++) {
+		WRITE_ONCE(one.sites, &b->sites[i]);
+		WRITE_ONCE(one.n, 1);
 		int3_sequence(&one, 0);
 	}
 	return 0;
@@ -76,6 +84,24 @@ static int apply_early_retire(struct patch_batch *b)
 static int apply_tail_first(struct patch_batch *b)
 {
 	int3_sequence(b, SEQ_TAIL_FIRST);
+	return 0;
+}
+
+/* unsafe-stray-trap: after the sequence the trap byte goes back over the
+ * first site for STRAY_TRAP_US with no patch live, then the new head
+ * again, so the patch ends clean and only a trap handler can see it. */
+#define STRAY_TRAP_US 1000
+
+static int apply_stray_trap(struct patch_batch *b)
+{
+	struct patch_site *s = &b->sites[0];
+	u8 trap = proto_trap_byte();
+
+	int3_sequence(b, 0);
+	engine_write(b, s, 0, &trap, 1);
+	delay_ns(STRAY_TRAP_US * 1000);
+	engine_write(b, s, 0, s->new, 1);
+	engine_sync(b);
 	return 0;
 }
 
@@ -254,6 +280,10 @@ static const struct patch_proto proto_unsafe_spin_handler = {
 	.name = "unsafe-spin-handler", .batching = true, .apply = apply_batch, .trap = INT3,
 	.spin_handler = true, .what = "negative control: the #BP handler waits for the patch instead of emulating",
 };
+static const struct patch_proto proto_unsafe_stray_trap = {
+	.name = "unsafe-stray-trap", .batching = true, .apply = apply_stray_trap, .trap = INT3,
+	.what = "negative control: a trap byte back in a site for 1 ms after the patch, no patch live",
+};
 static const struct patch_proto proto_unsafe_ack_count = {
 	.name = "unsafe-ack-count", .batching = true, .apply = apply_batch, .trap = INT3,
 	.ack_count = true, .what = "negative control: syncs count IPIs instead of generations",
@@ -265,7 +295,7 @@ const struct patch_proto *const patch_protocols[] = {
 	&proto_unsafe_direct, &proto_unsafe_bytewise, &proto_unsafe_nosync1,
 	&proto_unsafe_tail_first, &proto_unsafe_early_retire,
 	&proto_unsafe_call_as_jmp, &proto_unsafe_no_gap,
-	&proto_unsafe_spin_handler, &proto_unsafe_ack_count, NULL,
+	&proto_unsafe_spin_handler, &proto_unsafe_ack_count, &proto_unsafe_stray_trap, NULL,
 };
 
 const struct patch_proto *proto = &proto_int3;

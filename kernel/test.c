@@ -5,6 +5,7 @@
 #include "kernel/format.h"
 #include "kernel/glob.h"
 #include "kernel/options.h"
+#include "kernel/patch.h"
 #include "kernel/percpu.h"
 #include "kernel/printk.h"
 #include "kernel/string.h"
@@ -272,10 +273,12 @@ static void run_one(const struct test *t, unsigned cpus_online)
 	else if (cpus_online < t->min_cpus)
 		test_skip("needs %u CPUs, %u online", t->min_cpus, cpus_online);
 	else {
+		patch_stats_begin();
 		watchdog_test_begin(test_budget(t, cpus_online));
 		run_protected(t);
 		watchdog_test_end();
 		test_expect_detection(false);
+		patch_stats_end();
 	}
 	if (status == TEST_NONE)
 		test_error("the test reported nothing");
@@ -319,6 +322,7 @@ bool test_run_all(unsigned cpus_online)
 	tap_plan(&tap, n);
 	for (unsigned i = 0; i < n; i++)
 		run_one(list[i], cpus_online);
+	patch_stats_total();
 	tap_final(&tap);
 	tap_open = false;
 	return tap_success(&tap);

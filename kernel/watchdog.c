@@ -61,6 +61,11 @@ void watchdog_test_begin(u64 budget_ms)
 	WRITE_ONCE(test_deadline, timestamp() + ms_to_ticks(budget_ms));
 }
 
+u64 watchdog_test_deadline(void)
+{
+	return READ_ONCE(test_deadline);
+}
+
 void watchdog_test_end(void)
 {
 	WRITE_ONCE(test_deadline, 0);

@@ -28,6 +28,8 @@ void watchdog_stop(void);
 /* The test runner: the current test's budget, and its end. */
 void watchdog_test_begin(u64 budget_ms);
 void watchdog_test_end(void);
+/* When the running test's budget ends (a timestamp; 0: no test). */
+u64 watchdog_test_deadline(void);
 /* Negative controls: the next stall of cpu is expected and only counted. */
 void watchdog_expect_stall(int cpu);
 u64 watchdog_expected_caught(void);

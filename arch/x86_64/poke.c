@@ -101,9 +101,10 @@ static bool bp_handler(struct trap_frame *f)
 		f->rip = (u64)(uintptr_t)addr;
 		return true;
 	}
-	/* No live patch owns it. If the int3 is gone, a patch finished
-	 * while this CPU was on its way here: run the new instruction. A
-	 * remaining int3 is nobody's: an unexpected #BP, reported. */
+	/* Not a site the engine ever patched (patch_trap classifies every
+	 * trap at one: live, engine bug, stale code or late). An int3 that
+	 * is gone is re-executed; one still there (padding, a jump into
+	 * the middle of an instruction) is an unexpected #BP, reported. */
 	if (READ_ONCE(*addr) != INT3) {
 		f->rip = (u64)(uintptr_t)addr;
 		return true;

@@ -18,6 +18,7 @@
 #include "kernel/fault.h"
 #include "kernel/format.h"
 #include "kernel/mem.h"
+#include "kernel/patch_internal.h"
 #include "kernel/percpu.h"
 #include "kernel/printk.h"
 #include "kernel/string.h"
@@ -177,8 +178,15 @@ const char *arch_smp_setup(int apic_mode)
 void __noreturn ap_entry(struct cpu *c)
 {
 	/* Before anything else: the code it is about to run may have been
-	 * written by another CPU (SDM 8.1.3, cross-modifying code). */
+	 * written by another CPU (SDM 8.1.3, cross-modifying code). The
+	 * checker is told: syncs do not wait for offline CPUs, so without
+	 * this a CPU back online mid-patch still showed the serialization
+	 * from before it went offline ('every CPU saw the previous step',
+	 * poke.hotplug under multi-threaded TCG). */
+	u64 seq = __atomic_load_n(&text_write_seq, __ATOMIC_ACQUIRE);
+
 	serialize_cpuid();
+	c->serial_seq = seq;
 	percpu_install(c);
 	gdt_init_cpu(c);
 	percpu_install(c);

@@ -205,7 +205,18 @@ static void unexpected(struct trap_frame *f, const char *why)
 
 static void exception(struct trap_frame *f)
 {
-	if (handlers[f->vector] && handlers[f->vector](f))
+	struct cpu *c = this_cpu();
+	u64 outer = c->trap_entry_seq;
+	bool handled;
+
+	/* What this CPU had serialized after when it executed the faulting
+	 * instruction: nothing serializes between that and here (the entry
+	 * stub excepted, were an NMI to land in it), and a trap taken by the
+	 * handler below must not change what the handler sees. */
+	c->trap_entry_seq = c->serial_seq;
+	handled = handlers[f->vector] && handlers[f->vector](f);
+	c->trap_entry_seq = outer;
+	if (handled)
 		return;
 	if (take_expected(f))
 		return;

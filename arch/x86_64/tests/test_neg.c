@@ -107,3 +107,42 @@ DEFINE_TEST(neg, ack_count, 2, 0, "unsafe-ack-count (counting IPIs, not generati
 {
 	control("unsafe-ack-count", "neg.ack_count", T_IPI_STORM, false);
 }
+
+DEFINE_TEST(neg, trap_stray, 2, 0,
+	    "unsafe-stray-trap (a trap byte back in a site with no patch live) is caught by the trap handler")
+{
+	u64 n;
+
+	control("unsafe-stray-trap", "neg.trap_stray", 0, false);
+	/* engine_finish sees the site clean: the catch must be the trap
+	 * handler's classification, nobody else's. */
+	n = patch_stats_engine();
+	patch_stats_discard();
+	diag("neg.trap_stray: %llu traps at a stray trap byte classified as an engine bug "
+	     "(taken out of the run's totals)", (unsigned long long)n);
+	if (!n)
+		test_fail("the trap handler never classified the stray trap byte as an engine bug");
+}
+
+DEFINE_TEST(neg, trap_stale, 2, 0,
+	    "a trap byte run after this CPU serialized past its removal (simulated) is a platform defect, named, not a failure")
+{
+	const struct patch_proto *saved = proto;
+	u64 n;
+
+	t = (struct torture){ .name = "neg.trap_stale", .iters = test_iters(300) };
+	tsite_jmp(&t.sites[t.n++], sf_flip_a, sf_flip_a_site, sf_flip_a_target);
+	patch_use_protocol(patch_proto_find("int3"));
+	WRITE_ONCE(patch_simulate_stale, true);
+	torture_run(&t, &r);
+	WRITE_ONCE(patch_simulate_stale, false);
+	patch_use_protocol(saved);
+	torture_check(&t, &r);	/* otherwise a clean run: no failure */
+	n = patch_stats_platform();
+	patch_stats_discard();
+	diag("neg.trap_stale: %llu simulated stale executions reported as platform defects "
+	     "(taken out of the run's totals)", (unsigned long long)n);
+	if (!n)
+		return test_fail("no simulated stale execution was reported as a platform defect");
+	test_pass();
+}

@@ -157,7 +157,7 @@ DEFINE_TEST(poke, mix, 2, TEST_TIMED, "a seeded random mix of sites and injector
 			flags &= ~(T_HOTPLUG | T_TWO_PATCHERS);
 		t = (struct torture){ .name = "poke.mix", .flags = flags,
 				      .iters = test_iters(300) / 3 + 1,
-				      .ms = test_time_share_ms() / 6 };
+				      .ms = test_time_share_ms() / 6, .share = 6 - round };
 		if (rng_range(&rng, 0, 1))
 			tsite_jmp(&t.sites[t.n++], sf_line, sf_line_site, sf_line_target);
 		if (rng_range(&rng, 0, 1))

@@ -219,6 +219,20 @@ static int flip(struct tsite *sites, unsigned n, unsigned to)
 	return patch_apply(&b[slot]);
 }
 
+/* The text mutex is a trylock loop, not fair: a second patcher that
+ * takes it again at once can starve the main one (poke.mix under
+ * multi-threaded TCG: 0 patches in a round). Let a patch of the main
+ * patcher complete first, or 10 ms pass. */
+static void yield_to_patcher(void)
+{
+	u64 s = __atomic_load_n(&completed, __ATOMIC_ACQUIRE);
+	u64 end = timestamp() + ms_to_ticks(10);
+
+	while (__atomic_load_n(&completed, __ATOMIC_ACQUIRE) == s && !READ_ONCE(stop) &&
+	       !READ_ONCE(patcher_done) && timestamp() < end)
+		cpu_relax();
+}
+
 /* The second patcher flips sf_flip_d, which no spinner runs. */
 static void second_patcher(void *arg)
 {
@@ -231,10 +245,29 @@ static void second_patcher(void *arg)
 		if (sf_flip_d(0, 0) != s.result[(i + 1) % 2])
 			test_fail("second patcher: CPU %d ran its old code after its patch", this_cpu()->id);
 		second_patches++;
-		cpu_relax();
+		yield_to_patcher();
 	}
 	if (second_patches % 2)
 		flip(&s, 1, 0);
+}
+
+/* A run of iters patches stops early once it has used this share of the
+ * time left in the test's watchdog budget (divided among t->share runs):
+ * on a slow platform (4 vCPUs of multi-threaded TCG on 2 host cores, a
+ * sync costing ~10 ms) 300 patches do not fit in 60 s, and a patcher the
+ * watchdog unwinds mid-patch leaves a trap byte and a live batch behind
+ * for the spinners to trip over. Half: so that the 21 poke.* tests of such
+ * a run still fit in run-qemu.sh --timeout 600. */
+#define BUDGET_SHARE_NUM 1
+#define BUDGET_SHARE_DEN 2
+
+static u64 soft_deadline(const struct torture *t, u64 t0)
+{
+	u64 dl = watchdog_test_deadline();
+
+	if (dl <= t0)
+		return 0;
+	return t0 + (dl - t0) / BUDGET_SHARE_DEN * BUDGET_SHARE_NUM / (t->share ? t->share : 1);
 }
 
 static void patcher(void *arg)
@@ -242,10 +275,18 @@ static void patcher(void *arg)
 	struct torture *t = cur;
 	u64 iters = t->iters ? t->iters : test_iters(DEFAULT_ITERS);
 	u64 t0 = timestamp(), last = t0, end = t0 + ms_to_ticks(t->ms);
+	u64 soft = soft_deadline(t, t0);
 
 	for (u64 i = 0; t->ms ? timestamp() < end : i < iters; i++) {
 		unsigned to = (completed + 1) % 2;
 
+		if (!t->ms && soft && timestamp() > soft) {
+			diag("%s: stopped after %llu of %llu patches, %u/%u of the test's time budget "
+			     "used (a slow platform; seconds= or iters= choose the length)", t->name,
+			     (unsigned long long)i, (unsigned long long)iters, BUDGET_SHARE_NUM,
+			     BUDGET_SHARE_DEN);
+			break;
+		}
 		__atomic_add_fetch(&started, 1, __ATOMIC_ACQ_REL);
 		if (flip(t->sites, t->n, to))
 			break;

@@ -36,6 +36,8 @@ struct torture {
 	unsigned flags;
 	u64 iters;		/* patches; 0: the default */
 	u64 ms;			/* or run this long (seconds=); 0: iters */
+	u64 share;		/* iters runs left in this test (mix rounds), for
+				 * their share of its time budget; 0: 1 */
 };
 
 /* What happened, for the test's checks and its report. */

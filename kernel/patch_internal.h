@@ -37,6 +37,17 @@ extern volatile bool world_stopped;
  * last serializing event (trap return, sync), see percpu.h. */
 extern u64 text_write_seq;
 
+/* Bumped when a batch is published and when it is retired: a trap
+ * handler that reads it before and after looking tells whether a patch
+ * began or ended meanwhile. */
+extern u64 patch_seq;
+
+/* stray.c: per-site records of the last removal of a trap byte, and the
+ * classification of traps no live patch owns. */
+void site_rec_removed(struct patch_batch *b, struct patch_site *s, u64 seq);
+void site_rec_synced(struct patch_batch *b);
+int trap_stray(struct trap_frame *f, u8 *addr, u64 seq0, u64 entry_seq);
+
 /* sync.c */
 void sync_init(void);
 void sync_poll(void);

@@ -176,8 +176,14 @@ resolve_qemu() {
             qemu_bin=$(command -v qemu-system-x86_64) ||
                 die_host "no qemu-system-x86_64 on PATH (package qemu-system-x86)" ;;
         10)
-            qemu_bin=$("$ROOT/tests/qemu10.sh") ||
-                die_host "--qemu 10: QEMU 10 could not be provisioned (tests/qemu10.sh says why above)" ;;
+            local why
+            why=$(mktemp "${TMPDIR:-/tmp}/poketorture-q10.XXXXXX")
+            tmp_files+=("$why")
+            if ! qemu_bin=$("$ROOT/tests/qemu10.sh" 2>"$why"); then
+                cat "$why" >&2
+                die_host "--qemu 10: QEMU 10 could not be provisioned: $(grep -a '^qemu10.sh: ' "$why" | tail -n 1)"
+            fi
+            cat "$why" >&2 ;;
         *)
             [[ -f $qemu_choice && -x $qemu_choice ]] ||
                 die_usage "--qemu '$qemu_choice': not an executable file (accepted: system, 10, or a path to qemu-system-x86_64)"

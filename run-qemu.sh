@@ -25,7 +25,7 @@ KERNEL_DIR=${POKETORTURE_KERNEL_DIR:-}
 
 # Options, with their defaults.
 smp=4 mem=128 accel=auto boot=kernel firmware=bios machine=pc qemu_choice=system
-timeout=120 timeout_given=0 gdb=0 log=""
+timeout=0 timeout_given=0 gdb=0 log=""
 kernel_opts=()
 
 # Filled while running; cleanup() looks at them.
@@ -52,7 +52,8 @@ Boot poketorture in QEMU, show its serial console, exit with its verdict.
                    10 (QEMU 10 from bookworm-backports, fetched on first use
                    into .cache/ by tests/qemu10.sh, beside the system's), or
                    the path of a qemu-system-x86_64 binary (default system)
-  --timeout S      kill QEMU after S seconds (default 120; none with --gdb)
+  --timeout S      kill QEMU after S seconds (default 300 + N^2 x 8 ms for
+                   N CPUs: 300 s at 4, 963 s at 288; none with --gdb)
   --gdb            start halted with a gdb stub on localhost:1234
   --log FILE       also write the serial console to FILE
   -h, --help       this text
@@ -151,7 +152,18 @@ parse_args() {
     # A debugging session lasts as long as the person at gdb wants.
     if ((gdb && !timeout_given)); then
         timeout=0
+    elif ((!timeout_given)); then
+        timeout=$(default_timeout "$smp")
     fi
+}
+
+# The last resort against a wedged QEMU; the kernel's own watchdog ends a
+# hung test long before. Under single-threaded TCG every round trip to
+# another CPU costs time in proportion to the CPU count, and a test's
+# budget grows with N^2 (kernel/test.c): so does this, at twice the rate.
+default_timeout() {
+    local n=$1
+    echo $((300 + n * n * 8 / 1000))
 }
 
 # Opens the device read-write without creating it: bash's <> would make

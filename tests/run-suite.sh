@@ -223,9 +223,9 @@ split_line() {
 }
 
 # Multi-threaded TCG and KVM are timed against the host's real cores, and
-# single-threaded TCG with 128 CPUs or more slows down far more than the
-# share of the host it loses (measured: smp.ipi at 288 CPUs 4x slower next
-# to another QEMU): they get the host to themselves.
+# single-threaded TCG with 128 CPUs or more is the most sensitive to host
+# load (smp.ipi at 288 CPUs overran its 392 s budget next to another QEMU):
+# they get the host to themselves.
 runs_alone() {
     [[ " $1 " =~ [[:space:]]--accel[[:space:]=](tcg-mt|kvm)[[:space:]] ]] && return 0
     [[ " $1 " =~ [[:space:]]--smp[[:space:]=]([0-9]+)[[:space:]] ]] && ((BASH_REMATCH[1] >= 128))

@@ -34,7 +34,7 @@ KLDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack \
 # Kernel sources: order sets the order of tests within a group.
 KSRC_C := $(wildcard arch/x86_64/*.c) $(wildcard kernel/*.c) $(wildcard tests/kernel/*.c) \
 	$(wildcard arch/x86_64/tests/*.c)
-KSRC_S := $(wildcard boot/*.asm) $(wildcard arch/x86_64/*.asm) $(wildcard arch/x86_64/tests/*.asm)
+KSRC_S := $(wildcard boot/x86_64/*.asm) $(wildcard arch/x86_64/*.asm) $(wildcard arch/x86_64/tests/*.asm)
 KOBJ := $(patsubst %.c,$(B)/%.o,$(KSRC_C)) $(patsubst %.asm,$(B)/%.o,$(KSRC_S))
 
 # Pure C pieces that are also unit-tested on the host.
@@ -61,15 +61,15 @@ $(B)/%.o: %.asm
 	$(Q)$(NASM) $(KASFLAGS) -MD $(B)/$*.d -I. $< -o $@
 
 # Two links: the second carries the text symbols of the first, for
-# symbolized backtraces (tests/mksymtab.sh says why text does not move).
-$(B)/symtab-empty.c: tests/mksymtab.sh
+# symbolized backtraces (tests/tools/mksymtab.sh says why text does not move).
+$(B)/symtab-empty.c: tests/tools/mksymtab.sh
 	@mkdir -p $(B)
-	$(Q)tests/mksymtab.sh </dev/null >$@
+	$(Q)tests/tools/mksymtab.sh </dev/null >$@
 
-$(B)/symtab.c: $(KOBJ) $(B)/symtab-empty.o linker.ld tests/mksymtab.sh
+$(B)/symtab.c: $(KOBJ) $(B)/symtab-empty.o linker.ld tests/tools/mksymtab.sh
 	@$(if $(Q),echo "  SYMTAB  $@")
 	$(Q)$(LD) $(KLDFLAGS) -o $(B)/poketorture.stage1.elf $(KOBJ) $(B)/symtab-empty.o
-	$(Q)$(NM) -n --defined-only $(B)/poketorture.stage1.elf | tests/mksymtab.sh >$@
+	$(Q)$(NM) -n --defined-only $(B)/poketorture.stage1.elf | tests/tools/mksymtab.sh >$@
 
 $(B)/symtab.o: $(B)/symtab.c
 	$(Q)$(CC) $(KCFLAGS) -c $< -o $@
@@ -80,14 +80,14 @@ $(B)/symtab-empty.o: $(B)/symtab-empty.c
 $(B)/poketorture.elf: $(KOBJ) $(B)/symtab.o linker.ld
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(LD) $(KLDFLAGS) -o $@ $(KOBJ) $(B)/symtab.o
-	$(Q)tests/check-headers.sh $@
+	$(Q)boot/x86_64/check-multiboot.sh $@
 
 # QEMU's -kernel multiboot loader refuses ELF64; the same image relabelled as
 # ELF32 loads by its program headers and enters the 32-bit entry point.
 $(B)/poketorture-mb1.elf: $(B)/poketorture.elf
 	@$(if $(Q),echo "  OBJCOPY $@")
 	$(Q)$(OBJCOPY) -O elf32-i386 $< $@
-	$(Q)tests/check-headers.sh $@
+	$(Q)boot/x86_64/check-multiboot.sh $@
 
 host-tests: $(HOST_BINS)
 
@@ -100,7 +100,7 @@ run-host-tests: host-tests
 	@set -e; for t in $(HOST_BINS); do echo "== $$t"; $$t; done
 
 iso: kernel
-	$(Q)tests/mkimage.sh --kernel $(B)/poketorture.elf --out $(B)/poketorture.iso
+	$(Q)boot/x86_64/mkimage.sh --kernel $(B)/poketorture.elf --out $(B)/poketorture.iso
 
 run: kernel
 	./run-qemu.sh
@@ -110,11 +110,11 @@ run: kernel
 # QEMU=10 (or a path) runs the matrix on another QEMU than the system's.
 QEMU ?=
 test:
-	$(Q)tests/deps.sh
+	$(Q)tests/tools/deps.sh
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory run-host-tests
-	$(Q)tests/run-qemu-selftest.sh
-	$(Q)QEMU=$(QEMU) tests/run-suite.sh tests/suite.manifest
+	$(Q)tests/qemu/run-qemu-selftest.sh
+	$(Q)QEMU=$(QEMU) tests/qemu/run-suite.sh tests/qemu/suite.manifest
 
 debug: kernel
 	./run-qemu.sh --gdb & sleep 1; gdb -q $(B)/poketorture.elf \
@@ -123,9 +123,9 @@ debug: kernel
 # The benchmark matrix (2, 4 and 8 CPUs on single-threaded TCG): TSV,
 # Markdown tables and PNG plots in build/bench/.
 bench:
-	$(Q)tests/deps.sh
+	$(Q)tests/tools/deps.sh
 	$(Q)$(MAKE) --no-print-directory kernel
-	$(Q)tests/bench.sh
+	$(Q)tests/qemu/bench.sh
 
 clean:
 	rm -rf $(B)

@@ -15,7 +15,7 @@ readonly ROOT
 readonly BUILD=$ROOT/build
 readonly OVMF_CODE=/usr/share/OVMF/OVMF_CODE_4M.fd
 readonly OVMF_VARS=/usr/share/OVMF/OVMF_VARS_4M.fd
-# Testing hook (tests/run-qemu-selftest.sh): the KVM device to check.
+# Testing hook (tests/qemu/run-qemu-selftest.sh): the KVM device to check.
 readonly KVM_DEV=${POKETORTURE_KVM_DEV:-/dev/kvm}
 readonly FINAL_RE='^poketorture: End of test: (SUCCESS|FAILURE) \([0-9]+ passed, [0-9]+ failed, [0-9]+ skipped\)$'
 
@@ -50,8 +50,9 @@ Boot poketorture in QEMU, show its serial console, exit with its verdict.
   --machine M      pc or q35 (default pc)
   --qemu Q         system (qemu-system-x86_64 on PATH, Debian 12's 7.2),
                    10 (QEMU 10 from bookworm-backports, fetched on first use
-                   into .cache/ by tests/qemu10.sh, beside the system's), or
-                   the path of a qemu-system-x86_64 binary (default system)
+                   into .cache/ by tests/tools/qemu10.sh, beside the
+                   system's), or the path of a qemu-system-x86_64 binary
+                   (default system)
   --timeout S      kill QEMU after S seconds (default 300 + N^2 x 8 ms for
                    N CPUs: 300 s at 4, 963 s at 288; none with --gdb)
   --gdb            start halted with a gdb stub on localhost:1234
@@ -191,7 +192,7 @@ resolve_qemu() {
             local why
             why=$(mktemp "${TMPDIR:-/tmp}/poketorture-q10.XXXXXX")
             tmp_files+=("$why")
-            if ! qemu_bin=$("$ROOT/tests/qemu10.sh" 2>"$why"); then
+            if ! qemu_bin=$("$ROOT/tests/tools/qemu10.sh" 2>"$why"); then
                 cat "$why" >&2
                 die_host "--qemu 10: QEMU 10 could not be provisioned: $(grep -a '^qemu10.sh: ' "$why" | tail -n 1)"
             fi
@@ -238,7 +239,7 @@ accel_args() {
 # Dependencies and kernel: both are no-ops when up to date. Their chatter
 # goes to stderr so stdout stays the serial console.
 prepare_kernel() {
-    "$ROOT/tests/deps.sh" >&2 || die 2 "missing host dependencies (see above)"
+    "$ROOT/tests/tools/deps.sh" >&2 || die 2 "missing host dependencies (see above)"
 }
 
 prepare_build() {
@@ -260,9 +261,9 @@ image_for_options() {
     key=$(printf '%s\n%s\n' "$kernel" "${kernel_opts[*]}" | sha256sum)
     image=$BUILD/images/${key:0:16}.iso
     mkdir -p "$BUILD/images"
-    for dep in "$kernel" "$ROOT/boot/grub.cfg.in" "$ROOT/tests/mkimage.sh"; do
+    for dep in "$kernel" "$ROOT/boot/x86_64/grub.cfg.in" "$ROOT/boot/x86_64/mkimage.sh"; do
         if [[ ! -f $image || $dep -nt $image ]]; then
-            "$ROOT/tests/mkimage.sh" --kernel "$kernel" --out "$image" \
+            "$ROOT/boot/x86_64/mkimage.sh" --kernel "$kernel" --out "$image" \
                 --options "${kernel_opts[*]}" --timeout 0 >&2 || die 2 "could not build the boot image"
             break
         fi

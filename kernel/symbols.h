@@ -1,4 +1,4 @@
-/* The kernel's text symbols, for symbolized reports (tests/mksymtab.sh). */
+/* The kernel's text symbols, for symbolized reports (tests/tools/mksymtab.sh). */
 #ifndef PT_SYMBOLS_H
 #define PT_SYMBOLS_H
 

@@ -13,7 +13,7 @@
 set -uo pipefail
 
 readonly ME=run-qemu-selftest.sh
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 readonly ROOT
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/poketorture-selftest.XXXXXX")
 readonly WORK

@@ -20,7 +20,7 @@ MB2_MAGIC	equ 0xE85250D6
 MB2_ARCH_I386	equ 0
 MB2_BOOT_MAGIC	equ 0x36D76289
 
-%include "boot/x86.inc"
+%include "boot/x86_64/x86.inc"
 PTE_P		equ 1 << 0
 PTE_W		equ 1 << 1
 PTE_PS		equ 1 << 7

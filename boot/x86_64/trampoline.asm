@@ -8,7 +8,7 @@
 ;
 ; This code is never executed in place: it lives in .rodata.
 
-%include "boot/x86.inc"
+%include "boot/x86_64/x86.inc"
 
 ; struct ap_boot_params (smpboot.c)
 P_CR3	equ 0

@@ -3,10 +3,10 @@
 # CPUs. Writes build/bench/results.tsv (one row per figure), results.md
 # (tables) and PNG plots (gnuplot): patch latency against CPUs per protocol,
 # and per-site cost against batch size.
-#   tests/bench.sh [CPU COUNTS...]   (default: 2 4 8)
+#   tests/qemu/bench.sh [CPU COUNTS...]   (default: 2 4 8)
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=$ROOT/build/bench
 COLS=(name protocol cpus sites spin to n median_ns p99_ns max_ns per_site_ns floor_ratio
       passes_idle passes_patching patches lost_passes_per_patch)
@@ -73,7 +73,7 @@ markdown() {
 
 plots() {
     local tsv=$1 p
-    command -v gnuplot >/dev/null || die "gnuplot is missing (tests/deps.sh installs gnuplot-nox)"
+    command -v gnuplot >/dev/null || die "gnuplot is missing (tests/tools/deps.sh installs gnuplot-nox)"
     # Latency against CPUs, one line per protocol (spin=idle).
     for p in int3 int3-batch cpumask stop-machine trap-first; do
         awk -F'\t' -v N="$(col name)" -v P="$(col protocol)" -v C="$(col cpus)" -v S="$(col spin)" \

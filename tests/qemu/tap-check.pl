@@ -14,7 +14,7 @@ use TAP::Parser;
 my $ME = 'tap-check.pl';
 
 sub usage_error {
-    print STDERR "$ME: $_[0]\nUsage: tests/tap-check.pl SERIAL.log\n";
+    print STDERR "$ME: $_[0]\nUsage: tests/qemu/tap-check.pl SERIAL.log\n";
     exit 2;
 }
 

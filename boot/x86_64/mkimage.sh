@@ -6,13 +6,13 @@
 set -euo pipefail
 
 readonly ME=mkimage.sh
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 readonly ROOT
-readonly TEMPLATE=$ROOT/boot/grub.cfg.in
+readonly TEMPLATE=$ROOT/boot/x86_64/grub.cfg.in
 
 usage() {
     cat <<EOF
-Usage: tests/mkimage.sh --kernel ELF --out FILE.iso [--options "KERNEL OPTIONS"] [--timeout SECONDS]
+Usage: boot/x86_64/mkimage.sh --kernel ELF --out FILE.iso [--options "KERNEL OPTIONS"] [--timeout SECONDS]
 
   --kernel ELF       the Multiboot2 kernel (build/poketorture.elf)
   --out FILE.iso     the image to write (replaced atomically)
@@ -24,7 +24,7 @@ EOF
 
 die_usage() {
     echo "$ME: $*" >&2
-    echo "Try 'tests/mkimage.sh --help'." >&2
+    echo "Try 'boot/x86_64/mkimage.sh --help'." >&2
     exit 2
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run the QEMU matrix of tests/suite.manifest and check each verdict, its
+# Run the QEMU matrix of tests/qemu/suite.manifest and check each verdict, its
 # TAP and its extra log checks.
 #
 # The host has 2 cores. Single-threaded TCG lines use one each, so they run
@@ -20,11 +20,11 @@
 set -euo pipefail
 
 readonly ME=run-suite.sh
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 readonly ROOT
 readonly LOGS=build/logs
 
-manifest=$ROOT/tests/suite.manifest
+manifest=$ROOT/tests/qemu/suite.manifest
 filter='*'
 one_line="" jobs=2
 passed=0 failed=0 skipped=0 selected=0
@@ -32,9 +32,9 @@ declare -A seen_names=()
 
 usage() {
     cat <<'EOF'
-Usage: tests/run-suite.sh [MANIFEST] [--filter GLOB] [--jobs N]
+Usage: tests/qemu/run-suite.sh [MANIFEST] [--filter GLOB] [--jobs N]
 
-Runs every configuration of MANIFEST (default tests/suite.manifest) whose
+Runs every configuration of MANIFEST (default tests/qemu/suite.manifest) whose
 name matches GLOB (default *). Serial logs go to build/logs/NAME.log,
 run-qemu.sh's messages (QEMU version, CPU model) to build/logs/NAME.err.
   --jobs N   single-threaded TCG lines run N at a time (default 2)
@@ -146,7 +146,7 @@ check_status() {
 # The TAP of a run that reached a verdict must be valid TAP.
 check_tap() {
     local log=$1 out
-    if ! out=$("$ROOT/tests/tap-check.pl" "$log" 2>&1); then
+    if ! out=$("$ROOT/tests/qemu/tap-check.pl" "$log" 2>&1); then
         # The first reason is enough for the result line; the log has the rest.
         grep -m1 '^tap-check.pl:   ' <<<"$out" | sed 's/^tap-check.pl: *//' || echo "${out%%$'\n'*}"
     fi
@@ -282,7 +282,7 @@ tally() {
 flush_queue() {
     ((${#queue[@]})) || return 0
     local -a cmd=(parallel --will-cite --keep-order --jobs "$jobs"
-        "$ROOT/tests/run-suite.sh" --line {} "$manifest" :::)
+        "$ROOT/tests/qemu/run-suite.sh" --line {} "$manifest" :::)
     tally < <("${cmd[@]}" "${queue[@]}" </dev/null)
     queue=()
 }
@@ -319,7 +319,7 @@ main() {
     # QEMU 10 is fetched once here, not by two workers at a time; if it
     # cannot be, its lines say why when they skip.
     if [[ ${QEMU:-} == 10 ]] || grep -Eq -- '--qemu[= ]10( |\|)' "$manifest"; then
-        "$ROOT/tests/qemu10.sh" >/dev/null || true
+        "$ROOT/tests/tools/qemu10.sh" >/dev/null || true
     fi
     local start lineno=0 line
     local -a queue=()

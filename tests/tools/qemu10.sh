@@ -2,9 +2,9 @@
 # Provision QEMU 10 from Debian's bookworm-backports suite into the
 # project's cache, beside the system QEMU and without touching it:
 #
-#   tests/qemu10.sh          prints the path of a wrapper that runs it
-#                            (downloading and unpacking it on first use)
-#   tests/qemu10.sh --check  prints the path if it is there, else fails
+#   tests/tools/qemu10.sh          prints the path of a wrapper that runs it
+#                                  (downloading and unpacking it on first use)
+#   tests/tools/qemu10.sh --check  prints the path if it is there, else fails
 #
 # Why not `apt-get install -t bookworm-backports`: that replaces the system's
 # 7.2, which stock Debian 12 users have and the suite must keep passing on.
@@ -19,7 +19,7 @@
 set -euo pipefail
 
 readonly ME=qemu10.sh
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 readonly ROOT
 CACHE=${POKETORTURE_CACHE:-$ROOT/.cache}
 readonly DIR=$CACHE/qemu-10
@@ -101,7 +101,7 @@ write_wrapper() {
     local r=$DIR/root
     cat >"$WRAPPER" <<EOF
 #!/bin/sh
-# QEMU 10 from $SUITE, unpacked by tests/qemu10.sh (not installed).
+# QEMU 10 from $SUITE, unpacked by tests/tools/qemu10.sh (not installed).
 QEMU_MODULE_DIR=$r/usr/lib/x86_64-linux-gnu/qemu
 export QEMU_MODULE_DIR
 exec $r/usr/bin/qemu-system-x86_64 -L $r/usr/share/qemu -L /usr/share/seabios "\$@"
@@ -114,7 +114,7 @@ check_libraries() {
     local missing
     missing=$(ldd "$DIR/root/usr/bin/qemu-system-x86_64" 2>&1 | awk '/not found/ {print $1}' | sort -u)
     [[ -z $missing ]] || die "QEMU 10 needs libraries this system lacks: $(echo $missing);" \
-        "install the system QEMU first (tests/deps.sh) or the packages that provide them"
+        "install the system QEMU first (tests/tools/deps.sh) or the packages that provide them"
 }
 
 works() {
@@ -141,7 +141,7 @@ main() {
     fi
     command -v dpkg >/dev/null || die "needs dpkg and apt-get (Debian)"
     if ((EUID != 0)); then
-        die "QEMU 10 is not in $DIR yet; fetching it uses apt as root: run 'sudo $ROOT/tests/qemu10.sh' once"
+        die "QEMU 10 is not in $DIR yet; fetching it uses apt as root: run 'sudo $ROOT/tests/tools/qemu10.sh' once"
     fi
     setup_apt
     download

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the QEMU matrix of tests/qemu/suite.manifest and check each verdict, its
-# TAP and its extra log checks.
+# TAP, the named tests its line checks and its extra log checks.
 #
 # The host has 2 cores. Single-threaded TCG lines use one each, so they run
 # two at a time (GNU parallel, results printed in manifest order); a line
@@ -143,10 +143,14 @@ check_status() {
     fi
 }
 
-# The TAP of a run that reached a verdict must be valid TAP.
+# The TAP of a run that reached a verdict must be valid TAP, and the tests
+# the line names (pass~NAME, skip~NAME, fail~NAME) must have the outcome it
+# says: tap-check.pl finds them by name.
 check_tap() {
-    local log=$1 out
-    if ! out=$("$ROOT/tests/qemu/tap-check.pl" "$log" 2>&1); then
+    local log=$1 checks=$2 out
+    local -a names
+    mapfile -t names < <(name_checks "$checks")
+    if ! out=$("$ROOT/tests/qemu/tap-check.pl" "$log" "${names[@]}" 2>&1); then
         # The first reason is enough for the result line; the log has the rest.
         grep -m1 '^tap-check.pl:   ' <<<"$out" | sed 's/^tap-check.pl: *//' || echo "${out%%$'\n'*}"
     fi
@@ -154,6 +158,7 @@ check_tap() {
 
 # Extra checks: "log~RE" and "log!~RE", each up to the next one; "show~RE"
 # checks nothing, its matching lines are printed under the result line.
+# Name checks (pass~, skip~, fail~) are check_tap's.
 check_log() {
     local log=$1 checks=$2 clean check re
     [[ -z $checks ]] && return 0
@@ -170,14 +175,25 @@ check_log() {
             'log~'*)
                 re=${check#'log~'}
                 if ! grep -aEq -- "$re" <<<"$clean"; then echo "log does not match /$re/"; return; fi ;;
-            'show~'*) ;;
-            *) echo "bad check '$check' (log~REGEX, log!~REGEX or show~REGEX)"; return ;;
+            'show~'* | 'pass~'* | 'skip~'* | 'fail~'*) ;;
+            *) echo "bad check '$check' (pass~NAME, skip~NAME, fail~NAME, log~REGEX, log!~REGEX or show~REGEX)"
+               return ;;
         esac
     done < <(split_checks "$checks")
 }
 
 split_checks() {
-    sed -E 's/[[:space:]]+((log!?|show)~)/\n\1/g' <<<"$1"
+    sed -E 's/[[:space:]]+((log!?|show|pass|skip|fail)~)/\n\1/g' <<<"$1"
+}
+
+# The checks on named tests, one a line.
+name_checks() {
+    local check
+    while IFS= read -r check; do
+        check=$(trim "$check")
+        [[ $check =~ ^(pass|skip|fail)~ ]] && printf '%s\n' "$check"
+    done < <(split_checks "$1")
+    return 0
 }
 
 # The lines a "show~RE" check asks to see, indented under the result.
@@ -208,8 +224,10 @@ run_config() {
         return
     fi
     reason=$(check_status "$expected" "$status" "$ROOT/$err")
-    if [[ -z $reason && ($expected == SUCCESS || $expected == FAILURE || $expected == ANY) ]]; then
-        reason=$(check_tap "$ROOT/$log")
+    # A line that names tests wants TAP whatever its verdict.
+    if [[ -z $reason && ($expected == SUCCESS || $expected == FAILURE || $expected == ANY ||
+        -n $(name_checks "$checks")) ]]; then
+        reason=$(check_tap "$ROOT/$log" "$checks")
     fi
     [[ -n $reason ]] || reason=$(check_log "$ROOT/$log" "$checks")
     printf '%s' "$reason"

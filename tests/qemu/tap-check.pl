@@ -6,7 +6,14 @@
 # line "poketorture: End of test: ..." is allowed (TAP::Parser sees it as an
 # unknown line). That final line must agree with the TAP it closes.
 #
-# Exit 0 if the TAP is valid, 1 with the reasons if not, 2 on bad usage.
+# Further arguments are checks on named tests, as the suite manifest gives
+# them: pass~NAME, skip~NAME, fail~NAME. A test is found by its name, never
+# by its TAP number (numbers shift whenever a test is added), and must be
+# reported exactly once: a name missing from the TAP fails the check, so a
+# renamed test cannot pass unnoticed.
+#
+# Exit 0 if the TAP is valid and every check holds, 1 with the reasons if
+# not, 2 on bad usage.
 use strict;
 use warnings;
 use TAP::Parser;
@@ -14,7 +21,7 @@ use TAP::Parser;
 my $ME = 'tap-check.pl';
 
 sub usage_error {
-    print STDERR "$ME: $_[0]\nUsage: tests/qemu/tap-check.pl SERIAL.log\n";
+    print STDERR "$ME: $_[0]\nUsage: tests/qemu/tap-check.pl SERIAL.log [pass~NAME|skip~NAME|fail~NAME]...\n";
     exit 2;
 }
 
@@ -50,9 +57,48 @@ sub check_final_line {
     push @$errors, "final line says $verdict but the TAP makes it $want" if $verdict ne $want;
 }
 
+# A test result as a check names it: pass (ok, no directive), skip (ok #
+# SKIP), fail (not ok), or todo (a TODO directive, which the kernel never
+# prints and no check accepts).
+sub outcome {
+    my ($result) = @_;
+    return 'fail' unless $result->is_actual_ok;
+    return 'skip' if $result->has_skip;
+    return 'todo' if $result->has_todo;
+    return 'pass';
+}
+
+# Checks like "pass~poke.mix" against the results seen, by test name.
+sub check_names {
+    my ($by_name, $checks, $errors) = @_;
+    for my $check (@$checks) {
+        my ($want, $name) = @$check;
+        my @seen = @{ $by_name->{$name} // [] };
+        if (!@seen) {
+            push @$errors, "$want~$name: no test '$name' in the TAP";
+        } elsif (@seen > 1) {
+            push @$errors, "$want~$name: '$name' is reported " . scalar(@seen) . ' times';
+        } elsif (outcome($seen[0]) ne $want) {
+            push @$errors, "$want~$name: got '" . $seen[0]->as_string . "'";
+        }
+    }
+}
+
+# Splits "pass~NAME" and the like; test names are [A-Za-z0-9._-]+.
+sub parse_checks {
+    my @checks;
+    for my $arg (@_) {
+        $arg =~ /^(pass|skip|fail)~([A-Za-z0-9._-]+)$/
+          or usage_error("bad check '$arg' (pass~NAME, skip~NAME or fail~NAME, NAME a test name)");
+        push @checks, [ $1, $2 ];
+    }
+    return \@checks;
+}
+
 sub main {
-    @ARGV == 1 or usage_error('expected exactly one file');
-    my $file = $ARGV[0];
+    @ARGV >= 1 or usage_error('expected a serial log');
+    my ($file, @args) = @ARGV;
+    my $checks = parse_checks(@args);
     my @tap = tap_lines($file);
     unless (@tap) {
         print "$ME: $file: FAIL: no 'TAP version 13' line\n";
@@ -60,15 +106,17 @@ sub main {
     }
 
     my $parser = TAP::Parser->new({ tap => join("\n", @tap) . "\n" });
-    my $final;
+    my ($final, %by_name);
     while (my $result = $parser->next) {
         $final = $result->as_string
           if $result->is_unknown && $result->as_string =~ /^poketorture: End of test:/;
+        push @{ $by_name{ $result->description =~ s/^-\s*//r } }, $result if $result->is_test;
     }
 
     # Parse errors include a missing plan and a plan the run does not match.
     my @errors = $parser->parse_errors;
     check_final_line($parser, $final, \@errors);
+    check_names(\%by_name, $checks, \@errors);
 
     my $summary = sprintf '%d tests, %d passed, %d failed, %d skipped',
       $parser->tests_run, scalar($parser->passed) - scalar($parser->skipped),

@@ -14,31 +14,33 @@
 /*
  * The controls, one row each:
  *	C(name, protocol, injectors, purpose, the sites' roles...)
+ * expanded, like poke.*'s scenarios, into the tests' rows in .tests
+ * (table.h) and into what each of them runs.
  * The call controls flip call sites at both stack alignments: at one of
  * them the CPU's own alignment of the trap frame may absorb a push
  * emulated with no gap (x86: SDM vol. 3A 6.14.2).
  */
 #define BRANCH SITE_BRANCH
 #define CALLS SITE_CALL, SITE_CALL_ALIGNED
-#define CONTROLS(C)                                                                                \
-	C(direct, "unsafe-direct", 0, "unsafe-direct (whole instruction in one write) is caught",  \
-	  BRANCH)                                                                                  \
-	C(bytewise, "unsafe-bytewise", 0, "unsafe-bytewise (a byte at a time) is caught", BRANCH)  \
-	C(nosync1, "unsafe-nosync1", 0, "unsafe-nosync1 (no sync after the trap byte) is caught",  \
-	  BRANCH)                                                                                  \
-	C(tail_first, "unsafe-tail-first", 0,                                                      \
-	  "unsafe-tail-first (tail before the trap byte) is caught", BRANCH)                      \
-	C(early_retire, "unsafe-early-retire", T_DELAYED_HANDLER,                                  \
-	  "unsafe-early-retire (no third sync, no wait for handlers) is caught with held-up "      \
-	  "handlers", BRANCH)                                                                      \
-	C(call_as_jmp, "unsafe-call-as-jmp", 0,                                                    \
-	  "unsafe-call-as-jmp (a call emulated as a plain branch) is caught", CALLS)               \
-	C(no_gap, "unsafe-no-gap", 0,                                                              \
+#define CONTROLS(C)                                                                             \
+	C(direct, "unsafe-direct", 0,                                                           \
+	  "unsafe-direct (whole instruction in one write) is caught", BRANCH)                   \
+	C(bytewise, "unsafe-bytewise", 0, "unsafe-bytewise (a byte at a time) is caught", BRANCH) \
+	C(nosync1, "unsafe-nosync1", 0,                                                         \
+	  "unsafe-nosync1 (no sync after the trap byte) is caught", BRANCH)                     \
+	C(tail_first, "unsafe-tail-first", 0,                                                   \
+	  "unsafe-tail-first (tail before the trap byte) is caught", BRANCH)                    \
+	C(early_retire, "unsafe-early-retire", T_DELAYED_HANDLER,                               \
+	  "unsafe-early-retire (no third sync, no wait for handlers) is caught with held-up "   \
+	  "handlers", BRANCH)                                                                   \
+	C(call_as_jmp, "unsafe-call-as-jmp", 0,                                                 \
+	  "unsafe-call-as-jmp (a call emulated as a plain branch) is caught", CALLS)            \
+	C(no_gap, "unsafe-no-gap", 0,                                                           \
 	  "unsafe-no-gap (a call's push emulated with no gap at the trap entry) is caught", CALLS) \
-	C(spin_handler, "unsafe-spin-handler", T_NMI_PATCHER | T_ON_AP,                            \
-	  "unsafe-spin-handler deadlocks when an NMI on the patcher hits the site; the watchdog "  \
-	  "sees it", BRANCH)                                                                       \
-	C(ack_count, "unsafe-ack-count", T_IPI_STORM,                                              \
+	C(spin_handler, "unsafe-spin-handler", T_NMI_PATCHER | T_ON_AP,                         \
+	  "unsafe-spin-handler deadlocks when an NMI on the patcher hits the site; the "        \
+	  "watchdog sees it", BRANCH)                                                           \
+	C(ack_count, "unsafe-ack-count", T_IPI_STORM,                                           \
 	  "unsafe-ack-count (counting IPIs, not generations) is caught under an IPI storm", BRANCH)
 
 struct control {

@@ -10,41 +10,44 @@
  * The scenarios, one row each:
  *	S(name, fewest CPUs, injectors, purpose, the sites' roles...)
  * The roles are the architecture's sites (sitekit.h); the injectors are
- * torture.h's T_* flags.
+ * torture.h's T_* flags. The table is expanded twice: into the tests'
+ * rows in .tests (table.h), and into what each of them runs.
  */
 #define BRANCH_AND_CALL SITE_BRANCH, SITE_CALL_ALIGNED
-#define SCENARIOS(S)                                                                               \
-	S(jmp_flip, 2, 0, "a branch site flipped while the other CPUs run it", SITE_BRANCH)        \
-	S(call_flip, 2, 0,                                                                         \
-	  "a call site flipped at both stack alignments; the callee's return address and a "      \
-	  "canary checked", SITE_CALL, SITE_CALL_ALIGNED)                                          \
-	S(call_retarget, 2, 0, "a call site moved from one callee to another and back while it runs", \
-	  SITE_CALL_RETARGET)                                                                      \
-	S(jcc, 2, 0, "conditional branch sites (taken), long and short, flipped while they run",  \
-	  SITE_COND, SITE_COND_SHORT)                                                              \
-	S(ret, 2, 0, "a return site flipped while it runs", SITE_RETURN)                          \
-	S(batch, 2, 0, "eight sites of every kind per patch, listed out of address order",        \
-	  SITE_RETURN, SITE_PAGE, SITE_COND_SHORT, SITE_LINE, SITE_CALL, SITE_COND, SITE_BRANCH,   \
-	  SITE_CALL_ALIGNED)                                                                       \
-	S(straddle, 2, 0, "sites across a cache line and across a page", SITE_LINE, SITE_PAGE)     \
-	S(nmi_spinners, 2, T_NMI_SPINNERS,                                                         \
-	  "NMIs to the spinners in every step; the NMI handler runs the sites", BRANCH_AND_CALL)   \
-	S(nmi_patcher, 2, T_NMI_PATCHER,                                                           \
-	  "NMIs to the patching CPU in every step, its handler running the sites", BRANCH_AND_CALL) \
-	S(nmi_nested, 2, T_NMI_NESTED,                                                             \
-	  "NMI bursts while traps are taken inside NMI handlers, so that a trap's return lets "    \
-	  "NMIs nest", BRANCH_AND_CALL)                                                            \
-	S(ipi_storm, 2, T_IPI_STORM, "fixed-vector IPI storms to the spinners in every step",      \
-	  BRANCH_AND_CALL)                                                                         \
-	S(irqoff_spinners, 2, T_IRQOFF, "spinners keep interrupts off for long stretches",         \
-	  BRANCH_AND_CALL)                                                                         \
-	S(delayed_handler, 2, T_DELAYED_HANDLER,                                                   \
-	  "trap handlers held up (200 us) between finding and using the descriptor",              \
-	  BRANCH_AND_CALL)                                                                         \
-	S(hotplug, 3, T_HOTPLUG,                                                                   \
-	  "a CPU goes offline and comes back mid-patch, running the sites before it is online",    \
-	  BRANCH_AND_CALL)                                                                         \
-	S(two_patchers, 3, T_TWO_PATCHERS, "a second CPU patches other sites at the same time",    \
+#define SCENARIOS(S)                                                                            \
+	S(jmp_flip, 2, 0, "a branch site flipped while the other CPUs run it", SITE_BRANCH)     \
+	S(call_flip, 2, 0,                                                                      \
+	  "a call site flipped at both stack alignments; the callee's return address and a "    \
+	  "canary checked", SITE_CALL, SITE_CALL_ALIGNED)                                       \
+	S(call_retarget, 2, 0,                                                                  \
+	  "a call site moved from one callee to another and back while it runs",                \
+	  SITE_CALL_RETARGET)                                                                   \
+	S(jcc, 2, 0, "conditional branch sites (taken), long and short, flipped while they run", \
+	  SITE_COND, SITE_COND_SHORT)                                                           \
+	S(ret, 2, 0, "a return site flipped while it runs", SITE_RETURN)                        \
+	S(batch, 2, 0, "eight sites of every kind per patch, listed out of address order",      \
+	  SITE_RETURN, SITE_PAGE, SITE_COND_SHORT, SITE_LINE, SITE_CALL, SITE_COND,             \
+	  SITE_BRANCH, SITE_CALL_ALIGNED)                                                       \
+	S(straddle, 2, 0, "sites across a cache line and across a page", SITE_LINE, SITE_PAGE)  \
+	S(nmi_spinners, 2, T_NMI_SPINNERS,                                                      \
+	  "NMIs to the spinners in every step; the NMI handler runs the sites", BRANCH_AND_CALL) \
+	S(nmi_patcher, 2, T_NMI_PATCHER,                                                        \
+	  "NMIs to the patching CPU in every step, its handler running the sites",              \
+	  BRANCH_AND_CALL)                                                                      \
+	S(nmi_nested, 2, T_NMI_NESTED,                                                          \
+	  "NMI bursts while traps are taken inside NMI handlers, so that a trap's return lets " \
+	  "NMIs nest", BRANCH_AND_CALL)                                                         \
+	S(ipi_storm, 2, T_IPI_STORM, "fixed-vector IPI storms to the spinners in every step",   \
+	  BRANCH_AND_CALL)                                                                      \
+	S(irqoff_spinners, 2, T_IRQOFF, "spinners keep interrupts off for long stretches",      \
+	  BRANCH_AND_CALL)                                                                      \
+	S(delayed_handler, 2, T_DELAYED_HANDLER,                                                \
+	  "trap handlers held up (200 us) between finding and using the descriptor",            \
+	  BRANCH_AND_CALL)                                                                      \
+	S(hotplug, 3, T_HOTPLUG,                                                                \
+	  "a CPU goes offline and comes back mid-patch, running the sites before it is online", \
+	  BRANCH_AND_CALL)                                                                      \
+	S(two_patchers, 3, T_TWO_PATCHERS, "a second CPU patches other sites at the same time", \
 	  BRANCH_AND_CALL)
 
 struct scenario {

@@ -31,10 +31,14 @@ KASFLAGS := -f elf64 -g -F dwarf -w+all
 KLDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack \
 	--no-warn-rwx-segments -T linker.ld
 
-# Kernel sources: order sets the order of tests within a group.
-KSRC_C := $(wildcard arch/x86_64/*.c) $(wildcard kernel/*.c) $(wildcard tests/kernel/*.c) \
-	$(wildcard arch/x86_64/tests/*.c)
-KSRC_S := $(wildcard boot/x86_64/*.asm) $(wildcard arch/x86_64/*.asm) $(wildcard arch/x86_64/tests/*.asm)
+# Kernel sources: the architecture's (and its site kit for the tests,
+# arch/$(ARCH)/tests/), the generic kernel, and the generic tests. Tests run
+# by name, whatever order they are linked in.
+ARCH := x86_64
+KSRC_C := $(wildcard arch/$(ARCH)/*.c) $(wildcard kernel/*.c) $(wildcard tests/kernel/*.c) \
+	$(wildcard arch/$(ARCH)/tests/*.c)
+KSRC_S := $(wildcard boot/$(ARCH)/*.asm) $(wildcard arch/$(ARCH)/*.asm) \
+	$(wildcard arch/$(ARCH)/tests/*.asm)
 KOBJ := $(patsubst %.c,$(B)/%.o,$(KSRC_C)) $(patsubst %.asm,$(B)/%.o,$(KSRC_S))
 
 # Pure C pieces that are also unit-tested on the host.

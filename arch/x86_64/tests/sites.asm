@@ -1,4 +1,5 @@
-; Patch targets for the engine's self-tests and the torture suite.
+; Patch targets for the engine's self-tests and the torture suite: the
+; sites of x86-64's site kit (sitekit.c, tests/kernel/sitekit.h).
 ;
 ; A site function `u32 NAME(u64 a, u64 b)` runs one patchable site and
 ; says what happened:
@@ -203,12 +204,13 @@ sf_many_sites:
 	ret
 	SLED
 
-; platform.cmc's probe: returns its own immediate, which the test rewrites.
-global cmc_probe
+; platform.cmc's probe (kit_probe): returns its own immediate, which the test
+; rewrites (kit_probe_write).
+global kit_probe
 section .patchable.cmc progbits alloc exec nowrite align=64
 	SLED
 	align 16, db 0xcc
-cmc_probe:
+kit_probe:
 	mov eax, 0		; B8 imm32: the immediate is at +1
 	ret
 	SLED

@@ -5,54 +5,23 @@
  * hook (the site really holds the trap byte then); batches of 1 to the
  * maximum are found by binary search; bad batches are refused untouched.
  */
-#include "arch/x86_64/tests/sites.h"
 #include "kernel/options.h"
 #include "kernel/patch.h"
 #include "kernel/printk.h"
+#include "kernel/random.h"
 #include "kernel/smp.h"
 #include "kernel/string.h"
 #include "kernel/test.h"
 #include "kernel/time.h"
+#include "tests/kernel/sitekit.h"
+#include "tests/kernel/torture.h"
 
-#define T(n, l, o) { #n, n, n##_site, n##_target, l, o }
-const struct site_target site_targets[] = {
-	T(sf_site2, 2, false), T(sf_site5, 5, false), T(sf_site6, 6, false),
-	T(sf_site2_odd, 2, true), T(sf_site5_odd, 5, true), T(sf_site6_odd, 6, true),
-};
-const unsigned site_targets_count = ARRAY_SIZE(site_targets);
-
-/* Flag pairs for cmp a, b: equal, below, above, signed overflow. */
-static const u64 cmp_pairs[][2] = {
+/* The argument pairs every site runs with: a conditional branch there
+ * compares them, so they cover equal, below, above, and both signed
+ * overflows. */
+static const u64 arg_pairs[][2] = {
 	{ 5, 5 }, { 1, 2 }, { 2, 1 }, { 0x8000000000000000ull, 1 }, { 0, 0x7fffffffffffffffull },
 };
-
-/* RFLAGS after `cmp a, b`, straight from the CPU. */
-static u64 flags_of_cmp(u64 a, u64 b)
-{
-	u64 f;
-
-	__asm__ __volatile__("cmp %2, %1; pushfq; popq %0" : "=r"(f) : "r"(a), "r"(b) : "cc");
-	return f;
-}
-
-/* What a site function must return with `in` at its site. */
-static u32 expected_result(const struct insn *in, u64 a, u64 b)
-{
-	switch (in->kind) {
-	case INSN_JMP8:
-	case INSN_JMP32:
-		return 2;
-	case INSN_JCC8:
-	case INSN_JCC32:
-		return jcc_taken(in->cc, flags_of_cmp(a, b)) ? 2 : 1;
-	case INSN_RET:
-		return 3;
-	case INSN_CALL32:
-		return 1 + (in->target == (u64)(uintptr_t)sf_callee2 ? 16 : 8);
-	default:
-		return 1;
-	}
-}
 
 static int patch_one(u8 *site, const struct insn *in)
 {
@@ -74,39 +43,18 @@ static void check_run(const char *what, site_fn fn, const struct insn *in, u8 *s
 	u64 ok_before = sf_callee_ok;
 
 	sf_expect_ret = (u64)(uintptr_t)site + in->len;
-	for (unsigned p = 0; p < ARRAY_SIZE(cmp_pairs); p++) {
-		u64 a = cmp_pairs[p][0], b = cmp_pairs[p][1];
-		u32 got = fn(a, b), want = expected_result(in, a, b);
+	for (unsigned p = 0; p < ARRAY_SIZE(arg_pairs); p++) {
+		u64 a = arg_pairs[p][0], b = arg_pairs[p][1];
+		u32 got = fn(a, b), want = kit_result(in, a, b);
 
 		test_check(got == want, "%s: %s(%#llx, %#llx) returned %u, expected %u", what,
 			   insn_kind_name(in->kind), (unsigned long long)a,
 			   (unsigned long long)b, got, want);
 	}
-	if (in->kind == INSN_CALL32)
-		test_check(sf_callee_ok - ok_before == ARRAY_SIZE(cmp_pairs),
+	if (kit_calls(in))
+		test_check(sf_callee_ok - ok_before == ARRAY_SIZE(arg_pairs),
 			   "%s: the callee saw %llu good calls", what,
 			   (unsigned long long)(sf_callee_ok - ok_before));
-}
-
-/* The instructions a site of len bytes can hold, for target t. */
-static unsigned kinds_for(const struct site_target *t, struct insn *out)
-{
-	unsigned n = 0;
-	u64 target = (u64)(uintptr_t)t->target;
-
-	if (t->len == 2) {
-		insn_jmp(&out[n++], 2, target);
-		for (unsigned cc = 0; cc < 16; cc++)
-			insn_jcc(&out[n++], 2, cc, target);
-	} else if (t->len == 5) {
-		insn_jmp(&out[n++], 5, target);
-		insn_call(&out[n++], (u64)(uintptr_t)sf_callee);
-	} else {
-		for (unsigned cc = 0; cc < 16; cc++)
-			insn_jcc(&out[n++], 6, cc, target);
-	}
-	insn_nop(&out[n++], t->len);
-	return n;
 }
 
 static void check_clean(void)
@@ -117,38 +65,65 @@ static void check_clean(void)
 		   (unsigned long long)sf_bad_ret);
 }
 
-DEFINE_TEST(poke, selftest_kinds, 1, 0,
-	    "each instruction kind patched into a site, then executed (both stack alignments)")
+typedef void (*state_fn)(const struct kit_target *t, const struct insn *in);
+
+/* Patches every state of every self-test target into its site, one patch
+ * each, with before() and after() around the patch; stops at a failed
+ * patch. Returns the patches made. */
+static unsigned patch_every_state(state_fn before, state_fn after)
 {
-	struct insn kinds[24], ret;
+	struct insn states[KIT_STATES_MAX];
 	unsigned patches = 0;
 
-	for (unsigned i = 0; i < site_targets_count; i++) {
-		const struct site_target *t = &site_targets[i];
-		unsigned n = kinds_for(t, kinds);
+	for (unsigned i = 0; i < kit_targets_count; i++) {
+		const struct kit_target *t = &kit_targets[i];
+		unsigned n = kit_states(t, states);
 
 		for (unsigned k = 0; k < n; k++) {
-			if (patch_one(t->site, &kinds[k]))
-				return;
-			check_run(t->name, t->fn, &kinds[k], t->site);
+			if (before)
+				before(t, &states[k]);
+			if (patch_one(t->addr, &states[k]))
+				return patches;
+			if (after)
+				after(t, &states[k]);
 			patches++;
 		}
 	}
-	insn_ret(&ret, 5);
-	if (!patch_one(sf_ret5_site, &ret))
-		test_check(sf_ret5(0, 0) == 3, "RET with padding did not return at the site");
-	insn_nop(&ret, 5);
-	patch_one(sf_ret5_site, &ret);
-	test_check(sf_ret5(0, 0) == 1, "NOP5 back at the RET site did not fall through");
+	return patches;
+}
+
+static void check_target(const struct kit_target *t, const struct insn *in)
+{
+	check_run(t->name, t->fn, in, t->addr);
+}
+
+/* A return site: into its returning state and back. */
+static void check_return_site(void)
+{
+	struct flip_site s;
+
+	kit_flip_site(&s, SITE_RETURN);
+	if (!patch_one(s.addr, &s.state[1]))
+		test_check(s.fn(s.a, s.b) == s.result[1], "a return did not return at the site");
+	patch_one(s.addr, &s.state[0]);
+	test_check(s.fn(s.a, s.b) == s.result[0], "the return site, put back, did not fall through");
+}
+
+DEFINE_TEST(poke, selftest_kinds, 1, 0,
+	    "each instruction kind patched into a site, then executed (both stack alignments)")
+{
+	unsigned patches = patch_every_state(NULL, check_target);
+
+	check_return_site();
 	check_clean();
 	diag("%u patches of %u sites, every result as the CPU computes it", patches + 2,
-	     site_targets_count + 1);
+	     kit_targets_count + 1);
 	test_pass();
 }
 
 /* Emulation from inside the protocol: at each step boundary where the
  * site holds a trap byte, run the site function on this CPU. */
-static const struct site_target *bp_target;
+static const struct kit_target *bp_target;
 static const struct insn *bp_insn;
 static u32 bp_runs, bp_bad;
 
@@ -156,14 +131,20 @@ static void run_at_step(enum patch_step s)
 {
 	if (s != STEP_TAIL && s != STEP_HEAD)
 		return;
-	sf_expect_ret = (u64)(uintptr_t)bp_target->site + bp_insn->len;
-	for (unsigned p = 0; p < ARRAY_SIZE(cmp_pairs); p++) {
-		u64 a = cmp_pairs[p][0], b = cmp_pairs[p][1];
+	sf_expect_ret = (u64)(uintptr_t)bp_target->addr + bp_insn->len;
+	for (unsigned p = 0; p < ARRAY_SIZE(arg_pairs); p++) {
+		u64 a = arg_pairs[p][0], b = arg_pairs[p][1];
 
-		if (bp_target->fn(a, b) != expected_result(bp_insn, a, b))
+		if (bp_target->fn(a, b) != kit_result(bp_insn, a, b))
 			bp_bad++;
 		bp_runs++;
 	}
+}
+
+static void arm_run_at_step(const struct kit_target *t, const struct insn *in)
+{
+	bp_target = t;
+	bp_insn = in;
 }
 
 /* The cpumask protocol runs a step on whichever CPU acknowledged last:
@@ -178,30 +159,18 @@ static u64 all_trap_hits(void)
 }
 
 DEFINE_TEST(poke, selftest_bp, 1, 0,
-	    "trap emulation of every kind at both stack alignments, CALL checked by its callee")
+	    "trap emulation of every kind at both stack alignments, calls checked by their callee")
 {
-	struct insn kinds[24];
 	u64 hits = all_trap_hits(), ok = sf_callee_ok;
 
-	if (!strcmp(proto->name, "stop-machine") || !strcmp(proto->name, "unsafe-direct") ||
-	    !strcmp(proto->name, "unsafe-bytewise"))
+	if (!proto_leaves_trap_bytes())
 		return test_skip("protocol %s never leaves a trap byte in a site", proto->name);
 	bp_runs = bp_bad = 0;
 	patch_step_hook = run_at_step;
-	for (unsigned i = 0; i < site_targets_count; i++) {
-		const struct site_target *t = &site_targets[i];
-		unsigned n = kinds_for(t, kinds);
-
-		for (unsigned k = 0; k < n; k++) {
-			bp_target = t;
-			bp_insn = &kinds[k];
-			if (patch_one(t->site, &kinds[k]))
-				break;
-		}
-	}
+	patch_every_state(arm_run_at_step, NULL);
 	patch_step_hook = NULL;
 	hits = all_trap_hits() - hits;
-	diag("%u site runs inside the protocol, %llu trapped and emulated, %llu CALLs checked by the callee",
+	diag("%u site runs inside the protocol, %llu trapped and emulated, %llu calls checked by the callee",
 	     bp_runs, (unsigned long long)hits, (unsigned long long)(sf_callee_ok - ok));
 	test_check(bp_bad == 0, "%u of %u emulated runs gave the wrong result", bp_bad, bp_runs);
 	test_check(hits >= bp_runs, "only %llu of %u runs trapped", (unsigned long long)hits, bp_runs);
@@ -211,36 +180,30 @@ DEFINE_TEST(poke, selftest_bp, 1, 0,
 	test_pass();
 }
 
-static struct patch_site many[SF_MANY];
+static struct patch_site many[SITES_MANY];
 static struct patch_batch many_batch;
 
-/* Patches k of the many sites, chosen and ordered at random, into CALLs;
- * then (to_call false) the same k back into NOPs. */
-static int patch_many(unsigned k, bool to_call, struct rng *r)
+/* Patches k of the many sites, chosen and ordered at random, into calls;
+ * then (calls false) the same k back. */
+static int patch_many(unsigned k, bool calls, struct rng *r)
 {
-	static u16 order[SF_MANY];
+	static u16 order[SITES_MANY];
 	const char *why;
+	struct insn in;
 
-	for (unsigned i = 0; i < SF_MANY && to_call; i++)
+	for (unsigned i = 0; i < SITES_MANY && calls; i++)
 		order[i] = i;
-	for (unsigned i = SF_MANY - 1; i > 0 && to_call; i--) {
+	for (unsigned i = SITES_MANY - 1; i > 0 && calls; i--) {
 		unsigned j = rng_range(r, 0, i);
 		u16 t = order[i];
 
 		order[i] = order[j];
 		order[j] = t;
 	}
-	for (unsigned i = 0; i < k; i++) {
-		u8 *site = sf_many_sites + 5 * order[i];
-		struct insn in;
-
-		if (to_call)
-			insn_call(&in, (u64)(uintptr_t)sf_count);
-		else
-			insn_nop(&in, 5);
-		if (patch_site_init(&many[i], site, &in))
+	kit_many_state(&in, calls);
+	for (unsigned i = 0; i < k; i++)
+		if (patch_site_init(&many[i], kit_many_site(order[i]), &in))
 			return test_fail("cannot encode site %u", order[i]), -1;
-	}
 	why = patch_batch_prepare(&many_batch, many, k);
 	if (why)
 		return test_fail("batch of %u refused: %s", k, why), -1;
@@ -248,52 +211,43 @@ static int patch_many(unsigned k, bool to_call, struct rng *r)
 }
 
 static u64 many_hits_at_step;
-static unsigned many_expect;
 
 static void run_many_at_step(enum patch_step s)
 {
-	if (s != STEP_HEAD)
-		return;
-	sf_count_hits = 0;
-	sf_many(0, 0);
-	many_hits_at_step = sf_count_hits;
+	if (s == STEP_HEAD)
+		many_hits_at_step = kit_many_run();
 }
 
 DEFINE_TEST(poke, selftest_batch, 1, 0,
 	    "batches of 1 to the maximum, added out of order, found by the trap handler")
 {
-	static const unsigned sizes[] = { 1, 2, 3, 16, 255, 256, SF_MANY };
-	bool traps = strcmp(proto->name, "stop-machine") && strcmp(proto->name, "unsafe-direct") &&
-		     strcmp(proto->name, "unsafe-bytewise");
+	static const unsigned sizes[] = { 1, 2, 3, 16, 255, 256, SITES_MANY };
+	bool traps = proto_leaves_trap_bytes();
 	struct rng r;
 
 	rng_seed(&r, opts_seed(), 0xba7c);
 	for (unsigned i = 0; i < ARRAY_SIZE(sizes); i++) {
 		unsigned k = sizes[i];
-		u64 t0 = timestamp();
+		u64 t0 = timestamp(), calls;
 
 		many_hits_at_step = ~0ull;
-		many_expect = k;
 		patch_step_hook = traps ? run_many_at_step : NULL;
 		if (patch_many(k, true, &r))
 			break;
 		patch_step_hook = NULL;
-		sf_count_hits = 0;
-		sf_many(0, 0);
-		test_check(sf_count_hits == k, "%u sites patched to CALL, %llu calls ran", k,
-			   (unsigned long long)sf_count_hits);
+		calls = kit_many_run();
+		test_check(calls == k, "%u sites patched to call, %llu calls ran", k,
+			   (unsigned long long)calls);
 		if (traps)
 			test_check(many_hits_at_step == k,
-				   "with the trap bytes in, %llu of %u sites were emulated as CALL",
+				   "with the trap bytes in, %llu of %u sites were emulated as calls",
 				   (unsigned long long)many_hits_at_step, k);
 		diag("batch of %4u sites: %llu us", k,
 		     (unsigned long long)(ticks_to_ns(timestamp() - t0) / 1000));
-		if (patch_many(k, false, &r))	/* back to NOP5 */
+		if (patch_many(k, false, &r))	/* back to falling through */
 			break;
-		sf_count_hits = 0;
-		sf_many(0, 0);
-		test_check(sf_count_hits == 0, "after restoring, %llu calls still ran",
-			   (unsigned long long)sf_count_hits);
+		calls = kit_many_run();
+		test_check(calls == 0, "after restoring, %llu calls still ran", (unsigned long long)calls);
 	}
 	patch_step_hook = NULL;
 	test_pass();
@@ -322,20 +276,21 @@ DEFINE_TEST(poke, selftest_reject, 1, 0,
 	    "bad batches are refused before anything is written")
 {
 	struct patch_site s[2];
+	struct flip_site f;
 	struct insn in;
 	u64 before = checksum_patchable();
 
-	insn_jmp(&in, 5, (u64)(uintptr_t)sf_site5_target);
-	patch_site_init(&s[0], sf_site5_site, &in);
+	kit_flip_site(&f, SITE_BRANCH);
+	patch_site_init(&s[0], f.addr, &f.state[1]);
 	s[0].old[0] ^= 0xff;
 	expect_refused("site not holding the expected old bytes", s, 1);
 
-	insn_nop(&in, 5);
-	patch_site_init(&s[0], (u8 *)(uintptr_t)test_pass, &in);
+	patch_site_init(&s[0], (u8 *)(uintptr_t)test_pass, &f.state[0]);
 	expect_refused("site outside patchable text", s, 1);
 
-	patch_site_init(&s[0], sf_many_sites, &in);
-	patch_site_init(&s[1], sf_many_sites + 3, &in);
+	kit_many_state(&in, false);
+	patch_site_init(&s[0], kit_many_site(0), &in);
+	patch_site_init(&s[1], kit_many_site(0) + 1, &in);
 	expect_refused("overlapping sites", s, 2);
 
 	expect_refused("empty batch", s, 0);
@@ -343,22 +298,24 @@ DEFINE_TEST(poke, selftest_reject, 1, 0,
 	test_pass();
 }
 
-/* Spinners for selftest_smp: run sf_site5 until told to stop. */
+/* Spinners for selftest_smp: run the branch site until told to stop. */
+static struct flip_site smp_site;
 static u32 spin_stop;
 static u64 spin_passes[MAX_CPUS], spin_fell[MAX_CPUS], spin_jumped[MAX_CPUS], spin_odd[MAX_CPUS];
 
-static void spin_site5(void *arg)
+static void spin_site(void *arg)
 {
+	const struct flip_site *s = &smp_site;
 	int id = this_cpu()->id;
 
-	this_cpu()->doing = "spinning through sf_site5 (poke.selftest_smp)";
+	this_cpu()->doing = "spinning through a branch site (poke.selftest_smp)";
 	while (!__atomic_load_n(&spin_stop, __ATOMIC_ACQUIRE)) {
-		u32 r = sf_site5(0, 0);
+		u32 r = s->fn(s->a, s->b);
 
 		spin_passes[id]++;
-		if (r == 1)
+		if (r == s->result[0])
 			spin_fell[id]++;
-		else if (r == 2)
+		else if (r == s->result[1])
 			spin_jumped[id]++;
 		else
 			spin_odd[id]++;
@@ -367,27 +324,30 @@ static void spin_site5(void *arg)
 	this_cpu()->doing = NULL;
 }
 
+/* n patches of the branch site, alternately into its branching state and
+ * back, each checked on this CPU at once; left falling through. */
 static void toggle(unsigned n)
 {
-	struct insn jmp, nop;
+	const struct flip_site *s = &smp_site;
 
-	insn_jmp(&jmp, 5, (u64)(uintptr_t)sf_site5_target);
-	insn_nop(&nop, 5);
 	for (unsigned i = 0; i < n; i++) {
-		if (patch_one(sf_site5_site, i % 2 ? &nop : &jmp))
+		unsigned to = (i + 1) % 2;
+
+		if (patch_one(s->addr, &s->state[to]))
 			return;
-		test_check(sf_site5(0, 0) == (i % 2 ? 1u : 2u), "patch %u: this CPU ran the old code", i);
+		test_check(s->fn(s->a, s->b) == s->result[to], "patch %u: this CPU ran the old code", i);
 	}
 	if (n % 2)
-		patch_one(sf_site5_site, &nop);
+		patch_one(s->addr, &s->state[0]);
 }
 
 DEFINE_TEST(poke, selftest_smp, 2, 0,
-	    "NOP5<->JMP32 toggles with the other CPUs idle, then spinning through the site")
+	    "a branch site toggled with the other CPUs idle, then spinning through it")
 {
 	unsigned n = test_iters(200);
 	u64 passes = 0, odd = 0, fell = 0, jumped = 0, traps = 0, t0 = timestamp();
 
+	kit_flip_site(&smp_site, SITE_BRANCH);
 	toggle(n);
 	diag("idle: %u patches in %llu us", n, (unsigned long long)(ticks_to_ns(timestamp() - t0) / 1000));
 	memset(spin_passes, 0, sizeof(spin_passes));
@@ -397,7 +357,7 @@ DEFINE_TEST(poke, selftest_smp, 2, 0,
 	for (unsigned i = 0; i < cpus_possible; i++)
 		traps -= patch_trap_hits(i);
 	__atomic_store_n(&spin_stop, 0, __ATOMIC_RELEASE);
-	smp_call_others(spin_site5, NULL, 0);
+	smp_call_others(spin_site, NULL, 0);
 	t0 = timestamp();
 	toggle(n);
 	diag("spinning: %u patches in %llu us", n, (unsigned long long)(ticks_to_ns(timestamp() - t0) / 1000));

@@ -1,27 +1,20 @@
-/* The torture harness: spinners through live sites, a patcher flipping
- * them, and the injectors of DESIGN.md. */
-#ifndef PT_X86_TORTURE_H
-#define PT_X86_TORTURE_H
+/*
+ * The torture harness: spinners through live sites, a patcher flipping
+ * them, and injectors that put interrupts, hotplug and a second patcher in
+ * the middle of each protocol step. The sites come from the
+ * architecture's site kit (sitekit.h).
+ */
+#ifndef PT_TESTS_TORTURE_H
+#define PT_TESTS_TORTURE_H
 
-#include "arch/x86_64/tests/sites.h"
 #include "kernel/patch.h"
+#include "tests/kernel/sitekit.h"
 
 #define TSITES_MAX 8
 
-/* A site flipped between two encodings; a pass through it must return
- * result[0] or result[1], and exactly result[state] when no patch ran
- * during the pass. */
-struct tsite {
-	site_fn fn;
-	u8 *site;
-	struct insn state[2];
-	u32 result[2];
-	u64 a, b;
-};
-
 #define T_NMI_SPINNERS (1u << 0)	/* NMIs to the spinners in every step */
 #define T_NMI_PATCHER (1u << 1)		/* NMIs to the patching CPU in every step */
-#define T_NMI_NESTED (1u << 2)		/* NMI bursts: #BP inside NMI, then more NMIs */
+#define T_NMI_NESTED (1u << 2)		/* NMI bursts: a trap inside NMI, then more NMIs */
 #define T_IPI_STORM (1u << 3)		/* fixed-vector IPIs to the spinners */
 #define T_IRQOFF (1u << 4)		/* spinners keep interrupts off for stretches */
 #define T_DELAYED_HANDLER (1u << 5)	/* trap handlers held up */
@@ -31,7 +24,7 @@ struct tsite {
 
 struct torture {
 	const char *name;
-	struct tsite sites[TSITES_MAX];
+	struct flip_site sites[TSITES_MAX];
 	unsigned n;
 	unsigned flags;
 	u64 iters;		/* patches; 0: the default */
@@ -48,15 +41,18 @@ struct torture_result {
 	bool aborted;		/* a crash or the watchdog unwound the patcher */
 };
 
+/* Adds the kit's sites of roles[] (up to SITE_NONE) to t. */
+void torture_add_sites(struct torture *t, const enum site_role *roles, unsigned n);
+/* Prints each site of t and the two states it flips between. */
+void torture_describe(const struct torture *t);
 /* Runs the torture; fills r. Returns false if the run was unwound. */
 bool torture_run(struct torture *t, struct torture_result *r);
-/* Fills sites[] for a scenario: NOP5<->JMP32 and friends. */
-void tsite_jmp(struct tsite *s, site_fn fn, u8 *site, u8 *target);
-void tsite_call(struct tsite *s, site_fn fn, u8 *site);
-void tsite_retarget(struct tsite *s, site_fn fn, u8 *site);
-void tsite_jcc(struct tsite *s, site_fn fn, u8 *site, u8 *target, unsigned len, unsigned cc);
 /* Prints r; checks that the scenario's events really happened (an error
  * otherwise) and that nothing went wrong. */
 void torture_check(const struct torture *t, const struct torture_result *r);
+
+/* Whether the protocol of the moment ever leaves a trap byte in a site
+ * (the whole-instruction and stop-machine ones do not). */
+bool proto_leaves_trap_bytes(void);
 
 #endif

@@ -5,8 +5,8 @@
  * report; and a pass during which no patch ran must see exactly the state
  * of the last patch that returned.
  */
-#include "arch/x86_64/tests/torture.h"
 #include "kernel/fault.h"
+#include "kernel/format.h"
 #include "kernel/options.h"
 #include "kernel/printk.h"
 #include "kernel/smp.h"
@@ -14,6 +14,7 @@
 #include "kernel/test.h"
 #include "kernel/time.h"
 #include "kernel/watchdog.h"
+#include "tests/kernel/torture.h"
 
 #define DEFAULT_ITERS 300
 #define REPORT_BAD_MAX 3	/* full reports; the rest are counted */
@@ -30,49 +31,30 @@ static int patcher_cpu, victim_cpu, second_cpu;
 static u32 patcher_done;
 static bool patcher_aborted;
 
-void tsite_jmp(struct tsite *s, site_fn fn, u8 *site, u8 *target)
+/* The bytes a site holds now, as hex, for reports. */
+static void site_bytes(const struct flip_site *s, char *buf, size_t size)
 {
-	*s = (struct tsite){ .fn = fn, .site = site, .result = { 1, 2 } };
-	insn_nop(&s->state[0], 5);
-	insn_jmp(&s->state[1], 5, (u64)(uintptr_t)target);
+	unsigned len = MAX(s->state[0].len, s->state[1].len);
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (unsigned i = 0; i < len && n < size; i++)
+		n += ksnprintf(buf + n, size - n, "%s%02x", i ? " " : "", s->addr[i]);
 }
 
-void tsite_call(struct tsite *s, site_fn fn, u8 *site)
-{
-	*s = (struct tsite){ .fn = fn, .site = site, .result = { 1, 9 } };
-	insn_nop(&s->state[0], 5);
-	insn_call(&s->state[1], (u64)(uintptr_t)sf_callee);
-}
-
-void tsite_retarget(struct tsite *s, site_fn fn, u8 *site)
-{
-	*s = (struct tsite){ .fn = fn, .site = site, .result = { 9, 17 } };
-	insn_call(&s->state[0], (u64)(uintptr_t)sf_callee);
-	insn_call(&s->state[1], (u64)(uintptr_t)sf_callee2);
-}
-
-void tsite_jcc(struct tsite *s, site_fn fn, u8 *site, u8 *target, unsigned len, unsigned cc)
-{
-	/* cmp 1, 2: below, not equal: cc 2 (B) is taken, cc 3 (AE) is not. */
-	*s = (struct tsite){ .fn = fn, .site = site, .a = 1, .b = 2 };
-	insn_nop(&s->state[0], len);
-	insn_jcc(&s->state[1], len, cc, (u64)(uintptr_t)target);
-	s->result[0] = 1;
-	s->result[1] = cc == 2 ? 2 : 1;
-}
-
-static void report_bad(const struct tsite *s, u32 r, const char *where)
+static void report_bad(const struct flip_site *s, u32 r, const char *where)
 {
 	u64 n = __atomic_add_fetch(&bad, 1, __ATOMIC_RELAXED);
-	u8 *p = s->site;
+	char bytes[3 * INSN_MAX + 1];
 
 	if (n > REPORT_BAD_MAX)
 		return;
+	site_bytes(s, bytes, sizeof(bytes));
 	test_detect(DET_OUTCOME,
 		    "CPU %d (%s): site %p returned %#x, expected %u (old) or %u (new); step %s; "
-		    "bytes %02x %02x %02x %02x %02x %02x",
-		    this_cpu()->id, where, p, r, s->result[0], s->result[1],
-		    patch_step_name(patch_current_step), p[0], p[1], p[2], p[3], p[4], p[5]);
+		    "bytes %s",
+		    this_cpu()->id, where, s->addr, r, s->result[0], s->result[1],
+		    patch_step_name(patch_current_step), bytes);
 	if (n == 1)
 		patch_report_trail();
 }
@@ -85,7 +67,7 @@ static void run_sites(const char *where, bool strict)
 	u32 got[TSITES_MAX];
 
 	for (unsigned i = 0; i < cur->n; i++) {
-		const struct tsite *s = &cur->sites[i];
+		const struct flip_site *s = &cur->sites[i];
 
 		got[i] = s->fn(s->a, s->b);
 		if (got[i] != s->result[0] && got[i] != s->result[1])
@@ -94,14 +76,14 @@ static void run_sites(const char *where, bool strict)
 	if (!strict || s0 != c0 || __atomic_load_n(&started, __ATOMIC_ACQUIRE) != s0)
 		return;
 	for (unsigned i = 0; i < cur->n; i++) {
-		const struct tsite *s = &cur->sites[i];
+		const struct flip_site *s = &cur->sites[i];
 		u32 want = s->result[c0 % 2];
 
 		if (got[i] != want && s->result[0] != s->result[1] &&
 		    __atomic_add_fetch(&bad, 1, __ATOMIC_RELAXED) <= REPORT_BAD_MAX)
 			test_detect(DET_OUTCOME,
 				    "CPU %d (%s) ran stale code: site %p returned %u after patch %llu had returned (want %u)",
-				    this_cpu()->id, where, s->site, got[i],
+				    this_cpu()->id, where, s->addr, got[i],
 				    (unsigned long long)c0, want);
 	}
 }
@@ -141,8 +123,9 @@ static bool torture_nmi(struct trap_frame *f)
 	if (patch_current_step != STEP_IDLE)
 		nmi_mid[c->id]++;
 	/* Nesting on purpose: an NMI to ourselves stays latched while this
-	 * handler runs, until the IRET of a #BP taken at a site below
-	 * unmasks NMIs (SDM 6.7.1); then it lands on top of this one. */
+	 * handler runs, until the return from a trap taken at a site below
+	 * unmasks NMIs (x86: the IRET of a #BP, SDM vol. 3A 6.7.1); then it
+	 * lands on top of this one. */
 	if (__atomic_exchange_n(&self_nmi[c->id], 0, __ATOMIC_ACQ_REL)) {
 		/* This is our own NMI, nested or not: do not re-arm. */
 	} else if ((cur->flags & T_NMI_NESTED) && c->nmi_depth == 1) {
@@ -203,7 +186,7 @@ static void online_hook(struct cpu *c)
 	c->doing = NULL;
 }
 
-static int flip(struct tsite *sites, unsigned n, unsigned to)
+static int flip(struct flip_site *sites, unsigned n, unsigned to)
 {
 	static struct patch_site ps[2][TSITES_MAX];
 	static struct patch_batch b[2];
@@ -211,8 +194,8 @@ static int flip(struct tsite *sites, unsigned n, unsigned to)
 	const char *why;
 
 	for (unsigned i = 0; i < n; i++)
-		if (patch_site_init(&ps[slot][i], sites[i].site, &sites[i].state[to]))
-			return test_fail("cannot encode site %p", sites[i].site), -1;
+		if (patch_site_init(&ps[slot][i], sites[i].addr, &sites[i].state[to]))
+			return test_fail("cannot encode site %p", sites[i].addr), -1;
 	why = patch_batch_prepare(&b[slot], ps[slot], n);
 	if (why)
 		return test_fail("batch refused: %s", why), -1;
@@ -233,16 +216,16 @@ static void yield_to_patcher(void)
 		cpu_relax();
 }
 
-/* The second patcher flips sf_flip_d, which no spinner runs. */
+/* The second patcher flips a site of its own, which no spinner runs. */
 static void second_patcher(void *arg)
 {
-	struct tsite s;
+	struct flip_site s;
 
-	tsite_jmp(&s, sf_flip_d, sf_flip_d_site, sf_flip_d_target);
+	kit_flip_site(&s, SITE_BRANCH_SPARE);
 	for (unsigned i = 0; !__atomic_load_n(&stop, __ATOMIC_ACQUIRE); i++) {
 		if (flip(&s, 1, (i + 1) % 2))
 			break;
-		if (sf_flip_d(0, 0) != s.result[(i + 1) % 2])
+		if (s.fn(s.a, s.b) != s.result[(i + 1) % 2])
 			test_fail("second patcher: CPU %d ran its old code after its patch", this_cpu()->id);
 		second_patches++;
 		yield_to_patcher();
@@ -338,10 +321,10 @@ static void restore_sites(struct torture *t)
 {
 	for (unsigned i = 0; i < t->n; i++) {
 		u8 bytes[INSN_MAX];
-		int len = insn_encode(&t->sites[i].state[0], (u64)(uintptr_t)t->sites[i].site, bytes);
+		int len = insn_encode(&t->sites[i].state[0], (u64)(uintptr_t)t->sites[i].addr, bytes);
 
-		if (len > 0 && memcmp(t->sites[i].site, bytes, len))
-			patch_raw_write(t->sites[i].site, bytes, len);
+		if (len > 0 && memcmp(t->sites[i].addr, bytes, len))
+			patch_raw_write(t->sites[i].addr, bytes, len);
 	}
 }
 
@@ -419,16 +402,16 @@ static void collect(struct torture_result *r, u64 traps0)
 }
 
 /* Puts every site into state[0] through the engine before the run (a
- * CALL->CALL site starts as a NOP in the image). */
+ * call-retarget site does not start in it: it calls in both). */
 static int prepare_sites(struct torture *t)
 {
 	for (unsigned i = 0; i < t->n; i++) {
 		u8 bytes[INSN_MAX];
-		int len = insn_encode(&t->sites[i].state[0], (u64)(uintptr_t)t->sites[i].site, bytes);
+		int len = insn_encode(&t->sites[i].state[0], (u64)(uintptr_t)t->sites[i].addr, bytes);
 
 		if (len <= 0)
-			return test_fail("cannot encode site %p", t->sites[i].site), -1;
-		if (!memcmp(t->sites[i].site, bytes, len))
+			return test_fail("cannot encode site %p", t->sites[i].addr), -1;
+		if (!memcmp(t->sites[i].addr, bytes, len))
 			continue;
 		if (flip(&t->sites[i], 1, 0))
 			return -1;
@@ -478,48 +461,4 @@ bool torture_run(struct torture *t, struct torture_result *r)
 	}
 	collect(r, traps0);
 	return !r->aborted;
-}
-
-static bool protocol_traps(void)
-{
-	return strcmp(proto->name, "stop-machine") && strcmp(proto->name, "unsafe-direct") &&
-	       strcmp(proto->name, "unsafe-bytewise");
-}
-
-void torture_check(const struct torture *t, const struct torture_result *r)
-{
-	unsigned f = t->flags;
-
-	diag("%s under %s: %llu patches, %llu spinner passes, %llu traps emulated, "
-	     "NMIs %llu sent / %llu handled / %llu mid-patch / %llu nested, %llu storm IPIs, "
-	     "%llu hotplug cycles (%llu site runs coming online), %llu second-patcher patches",
-	     t->name, proto->name, (unsigned long long)r->patches, (unsigned long long)r->passes,
-	     (unsigned long long)r->traps, (unsigned long long)r->nmis_sent,
-	     (unsigned long long)r->nmis_handled, (unsigned long long)r->nmis_mid_patch,
-	     (unsigned long long)r->nmi_nested, (unsigned long long)r->storm_ipis,
-	     (unsigned long long)r->hotplug_cycles, (unsigned long long)r->online_hook_runs,
-	     (unsigned long long)r->second_patches);
-	test_check(!r->aborted, "the patcher was unwound");
-	test_check(!r->bad, "%llu wrong outcomes", (unsigned long long)r->bad);
-	test_check(!sf_canary_bad && !sf_callee_bad, "stack canary broken %llu times, %llu wrong return addresses",
-		   (unsigned long long)sf_canary_bad, (unsigned long long)sf_callee_bad);
-	/* The scenario must really have happened. */
-	if (!r->patches)
-		test_error("no patch was applied");
-	if (!r->passes && cpus_online() > 1 + (f & (T_HOTPLUG | T_TWO_PATCHERS) ? 1 : 0))
-		test_error("the spinners never ran");
-	if (protocol_traps() && !r->traps && r->passes)
-		test_error("no trap was ever hit: the spinners never met a patch in progress");
-	if ((f & (T_NMI_SPINNERS | T_NMI_PATCHER)) && !r->nmis_mid_patch)
-		test_error("no NMI landed in the middle of a patch");
-	if ((f & T_NMI_NESTED) && protocol_traps() && !r->nmi_nested)
-		test_error("no NMI ever nested inside another (after a #BP's IRET)");
-	if ((f & T_IPI_STORM) && !r->storm_ipis)
-		test_error("no storm IPI was sent");
-	if ((f & T_HOTPLUG) && !r->hotplug_cycles)
-		test_error("no CPU went offline mid-patch");
-	if ((f & T_HOTPLUG) && !r->online_hook_runs)
-		test_error("no CPU ran a site while coming online");
-	if ((f & T_TWO_PATCHERS) && !r->second_patches)
-		test_error("the second patcher never patched");
 }

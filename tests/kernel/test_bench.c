@@ -6,14 +6,15 @@
  * given) and never pass or fail on a figure: they fail only when the
  * measurement itself could not be made.
  */
-#include "arch/x86_64/tests/torture.h"
 #include "kernel/format.h"
 #include "kernel/options.h"
+#include "kernel/patch.h"
 #include "kernel/printk.h"
 #include "kernel/smp.h"
 #include "kernel/string.h"
 #include "kernel/test.h"
 #include "kernel/time.h"
+#include "tests/kernel/sitekit.h"
 
 #define SAMPLES_MAX 4096
 
@@ -65,7 +66,7 @@ static void nothing(void *arg)
 {
 }
 
-/* Median broadcast sync round trip, the int3 protocol's unit of cost. */
+/* Median broadcast sync round trip, a trap protocol's unit of cost. */
 static struct stats measure_sync(unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
@@ -103,7 +104,7 @@ DEFINE_TEST(bench, ipi_rtt, 2, TEST_BENCH,
 	test_pass();
 }
 
-static struct tsite site;
+static struct flip_site site;
 static u32 spin_stop;
 static u64 spin_passes[MAX_CPUS];
 
@@ -113,7 +114,7 @@ static void spinner(void *arg)
 	int id = this_cpu()->id;
 
 	while (!__atomic_load_n(&spin_stop, __ATOMIC_ACQUIRE)) {
-		site.fn(0, 0);
+		site.fn(site.a, site.b);
 		spin_passes[id]++;
 		if (!tight)
 			cpu_relax();
@@ -155,7 +156,7 @@ static struct stats flip_latency(unsigned n)
 
 		sync_all_cpus();
 		sync_samples[i] = timestamp() - t0;
-		patch_site_init(&ps, site.site, &site.state[(i + 1) % 2]);
+		patch_site_init(&ps, site.addr, &site.state[(i + 1) % 2]);
 		patch_batch_prepare(&b, &ps, 1);
 		t0 = timestamp();
 		patch_apply(&b);
@@ -163,160 +164,172 @@ static struct stats flip_latency(unsigned n)
 	}
 	floor_ns = 3 * ticks_to_ns(stats_of(sync_samples, n).median);
 	if (n % 2) {
-		patch_site_init(&ps, site.site, &site.state[0]);
+		patch_site_init(&ps, site.addr, &site.state[0]);
 		patch_batch_prepare(&b, &ps, 1);
 		patch_apply(&b);
 	}
 	return stats_of(samples, n);
 }
 
-static const char *const safe_protocols[] = {
-	"int3", "int3-batch", "cpumask", "stop-machine", "trap-first", NULL,
-};
+/* Runs each(p) under every safe protocol in turn with the torture delays
+ * off, on the branch site; then puts the protocol and delays back. */
+static void each_safe_protocol(void (*each)(const struct patch_proto *p))
+{
+	const struct patch_proto *saved = proto;
+
+	quiet_begin();
+	kit_flip_site(&site, SITE_BRANCH);
+	for (const struct patch_proto *const *p = patch_protocols; *p; p++) {
+		if (!(*p)->safe)
+			continue;
+		patch_use_protocol(*p);
+		each(*p);
+	}
+	patch_use_protocol(saved);
+	quiet_end();
+}
+
+static unsigned latency_n;
+
+static void patch_latency(const struct patch_proto *p)
+{
+	static const char *const modes[] = { "idle", "pause", "tight" };
+	char head[160];
+
+	for (unsigned m = 0; m < 3; m++) {
+		/* A tight spinner never yields its host thread under
+		 * single-threaded TCG: each sync waits for a timeslice,
+		 * so take fewer samples there. */
+		unsigned k = m == 2 ? MAX(latency_n / 20, 5u) : latency_n;
+		struct stats s;
+
+		if (m)
+			spinners_start(m == 2);
+		s = flip_latency(k);
+		if (m)
+			spinners_stop();
+		ksnprintf(head, sizeof(head), "name=patch_latency protocol=%s cpus=%u sites=1 spin=%s",
+			  p->name, cpus_online(), modes[m]);
+		print_stats(head, k, s, true);
+	}
+}
 
 DEFINE_TEST(bench, patch_latency, 2, TEST_BENCH,
 	    "one-site patch latency per protocol: others idle, spinning with pause, spinning tight")
 {
-	const struct patch_proto *saved = proto;
-	unsigned n = MIN(test_iters(400), SAMPLES_MAX);
-	char head[160];
-
-	quiet_begin();
-	tsite_jmp(&site, sf_flip_a, sf_flip_a_site, sf_flip_a_target);
-	for (const char *const *p = safe_protocols; *p; p++) {
-		static const char *const modes[] = { "idle", "pause", "tight" };
-
-		patch_use_protocol(patch_proto_find(*p));
-		for (unsigned m = 0; m < 3; m++) {
-			/* A tight spinner never yields its host thread under
-			 * single-threaded TCG: each sync waits for a timeslice,
-			 * so take fewer samples there. */
-			unsigned k = m == 2 ? MAX(n / 20, 5u) : n;
-			struct stats s;
-
-			if (m)
-				spinners_start(m == 2);
-			s = flip_latency(k);
-			if (m)
-				spinners_stop();
-			ksnprintf(head, sizeof(head), "name=patch_latency protocol=%s cpus=%u sites=1 spin=%s",
-				  *p, cpus_online(), modes[m]);
-			print_stats(head, k, s, true);
-		}
-	}
-	patch_use_protocol(saved);
-	quiet_end();
+	latency_n = MIN(test_iters(400), SAMPLES_MAX);
+	each_safe_protocol(patch_latency);
 	test_pass();
+}
+
+static unsigned batch_reps;
+
+/* sz sites of the many-sites block into calls and back, batch_reps times. */
+static struct stats batch_of(unsigned sz)
+{
+	static struct patch_site ps[SITES_MANY];
+	static struct patch_batch b;
+
+	for (unsigned r = 0; r < batch_reps * 2; r++) {
+		struct insn in;
+		u64 t0;
+
+		kit_many_state(&in, r % 2 == 0);
+		for (unsigned i = 0; i < sz; i++)
+			patch_site_init(&ps[i], kit_many_site(i), &in);
+		patch_batch_prepare(&b, ps, sz);
+		t0 = timestamp();
+		patch_apply(&b);
+		samples[r] = timestamp() - t0;
+	}
+	return stats_of(samples, batch_reps * 2);
+}
+
+static void batch(const struct patch_proto *p)
+{
+	static const unsigned sizes[] = { 1, 4, 16, 64, 256, SITES_MANY };
+
+	if (!p->batching)
+		return;
+	for (unsigned k = 0; k < ARRAY_SIZE(sizes); k++) {
+		unsigned sz = sizes[k];
+		struct stats s = batch_of(sz);
+
+		diag("bench: name=batch protocol=%s cpus=%u sites=%u n=%u median_ns=%llu per_site_ns=%llu max_ns=%llu",
+		     p->name, cpus_online(), sz, batch_reps * 2, (unsigned long long)ticks_to_ns(s.median),
+		     (unsigned long long)(ticks_to_ns(s.median) / sz),
+		     (unsigned long long)ticks_to_ns(s.max));
+	}
 }
 
 DEFINE_TEST(bench, batch, 1, TEST_BENCH,
 	    "per batching protocol: 1 to 1024 sites per patch, ns per patch and per site")
 {
-	static const unsigned sizes[] = { 1, 4, 16, 64, 256, 1024 };
-	static struct patch_site ps[SF_MANY];
-	static struct patch_batch b;
-	const struct patch_proto *saved = proto;
-	unsigned reps = MAX(test_iters(400) / 40, 3u);
-
-	quiet_begin();
-	for (const char *const *p = safe_protocols; *p; p++) {
-		const struct patch_proto *pp = patch_proto_find(*p);
-
-		if (!pp->batching)
-			continue;
-		patch_use_protocol(pp);
-		for (unsigned k = 0; k < ARRAY_SIZE(sizes); k++) {
-			unsigned sz = sizes[k];
-
-			for (unsigned r = 0; r < reps * 2; r++) {
-				struct insn in;
-				u64 t0;
-
-				for (unsigned i = 0; i < sz; i++) {
-					if (r % 2)
-						insn_nop(&in, 5);
-					else
-						insn_call(&in, (u64)(uintptr_t)sf_count);
-					patch_site_init(&ps[i], sf_many_sites + 5 * i, &in);
-				}
-				patch_batch_prepare(&b, ps, sz);
-				t0 = timestamp();
-				patch_apply(&b);
-				samples[r] = timestamp() - t0;
-			}
-			struct stats s = stats_of(samples, reps * 2);
-
-			diag("bench: name=batch protocol=%s cpus=%u sites=%u n=%u median_ns=%llu per_site_ns=%llu max_ns=%llu",
-			     *p, cpus_online(), sz, reps * 2, (unsigned long long)ticks_to_ns(s.median),
-			     (unsigned long long)(ticks_to_ns(s.median) / sz),
-			     (unsigned long long)ticks_to_ns(s.max));
-		}
-	}
-	patch_use_protocol(saved);
-	quiet_end();
+	batch_reps = MAX(test_iters(400) / 40, 3u);
+	each_safe_protocol(batch);
 	test_pass();
+}
+
+/* Spinner passes in a 300 ms window, with no patching or patching. */
+static u64 spin_window(bool patching, u64 *patches)
+{
+	u64 end;
+
+	spinners_start(false);
+	end = timestamp() + ms_to_ticks(300);
+	while (timestamp() < end) {
+		if (!patching) {
+			smp_poll(), cpu_relax();
+			continue;
+		}
+		flip_latency(2);
+		*patches += 2;
+	}
+	return spinners_stop();
+}
+
+static void spinner_cost(const struct patch_proto *p)
+{
+	u64 patches = 0, idle = spin_window(false, &patches), busy = spin_window(true, &patches);
+
+	diag("bench: name=spinner_cost protocol=%s cpus=%u spin=pause window_ms=300 "
+	     "passes_idle=%llu passes_patching=%llu patches=%llu lost_passes_per_patch=%lld.%02lld",
+	     p->name, cpus_online(), (unsigned long long)idle, (unsigned long long)busy,
+	     (unsigned long long)patches,
+	     (long long)((s64)(idle - busy) / (s64)MAX(patches, 1ull)),
+	     (long long)(((s64)(idle - busy) * 100 / (s64)MAX(patches, 1ull)) % 100));
 }
 
 DEFINE_TEST(bench, spinner_cost, 2, TEST_BENCH,
 	    "what a spinning CPU loses per patch: passes per second with and without patching")
 {
-	const struct patch_proto *saved = proto;
-	u64 window = ms_to_ticks(300);
-
-	quiet_begin();
-	tsite_jmp(&site, sf_flip_a, sf_flip_a_site, sf_flip_a_target);
-	for (const char *const *p = safe_protocols; *p; p++) {
-		u64 idle, busy, patches = 0, end;
-
-		patch_use_protocol(patch_proto_find(*p));
-		spinners_start(false);
-		end = timestamp() + window;
-		while (timestamp() < end)
-			smp_poll(), cpu_relax();
-		idle = spinners_stop();
-		spinners_start(false);
-		end = timestamp() + window;
-		while (timestamp() < end) {
-			flip_latency(2);
-			patches += 2;
-		}
-		busy = spinners_stop();
-		diag("bench: name=spinner_cost protocol=%s cpus=%u spin=pause window_ms=300 "
-		     "passes_idle=%llu passes_patching=%llu patches=%llu lost_passes_per_patch=%lld.%02lld",
-		     *p, cpus_online(), (unsigned long long)idle, (unsigned long long)busy,
-		     (unsigned long long)patches,
-		     (long long)((s64)(idle - busy) / (s64)MAX(patches, 1ull)),
-		     (long long)(((s64)(idle - busy) * 100 / (s64)MAX(patches, 1ull)) % 100));
-	}
-	patch_use_protocol(saved);
-	quiet_end();
+	each_safe_protocol(spinner_cost);
 	test_pass();
 }
 
-DEFINE_TEST(bench, scaling, 2, TEST_BENCH,
-	    "one-site int3 patch latency as the number of online CPUs grows")
+static void scaling(const struct patch_proto *p)
 {
-	const struct patch_proto *saved = proto;
-	unsigned n = MIN(test_iters(400), SAMPLES_MAX), top = cpus_possible;
 	char head[128];
 
-	quiet_begin();
-	tsite_jmp(&site, sf_flip_a, sf_flip_a_site, sf_flip_a_target);
+	ksnprintf(head, sizeof(head), "name=scaling protocol=%s cpus=%u sites=1 spin=idle",
+		  p->name, cpus_online());
+	print_stats(head, latency_n, flip_latency(latency_n), true);
+}
+
+DEFINE_TEST(bench, scaling, 2, TEST_BENCH,
+	    "one-site patch latency per protocol as the number of online CPUs grows")
+{
+	unsigned top = cpus_possible;
+
+	latency_n = MIN(test_iters(400), SAMPLES_MAX);
 	/* From all CPUs down to two: take the highest offline each round. */
 	for (unsigned c = top; c >= 2; c--) {
-		for (const char *const *p = safe_protocols; *p; p++) {
-			patch_use_protocol(patch_proto_find(*p));
-			ksnprintf(head, sizeof(head), "name=scaling protocol=%s cpus=%u sites=1 spin=idle",
-				  *p, cpus_online());
-			print_stats(head, n, flip_latency(n), true);
-		}
+		each_safe_protocol(scaling);
 		if (c > 2 && cpu_offline(c - 1))
 			return test_error("CPU %u would not go offline", c - 1);
 	}
 	for (unsigned c = 2; c < top; c++)
 		if (cpu_online(c))
 			test_error("CPU %u did not come back", c);
-	patch_use_protocol(saved);
-	quiet_end();
 	test_pass();
 }

@@ -6,7 +6,7 @@
  * writer waits until each has run the current (old) code, so that a
  * translation or cached copy of it exists and is hot; then it writes the
  * new code and at once syncs (sync_all_cpus: the engine's broadcast IPI,
- * whose handler serializes, SDM vol. 3A 9.3, and acknowledges). The
+ * whose handler serializes (x86: SDM vol. 3A 9.3) and acknowledges). The
  * check is each reader's first run of the probe after it acknowledged:
  * it must return the new value. Stale code then is a defect of the
  * platform (CPU, hypervisor or emulator: QEMU before 8.1 under
@@ -21,8 +21,8 @@
  * check is informative by construction.
  *
  * (2) Unsynchronized: write, no sync, and measure how long the other
- * CPUs take to run the new code; x86 promises nothing there (SDM 8.1.3),
- * so it is a finding, not a verdict.
+ * CPUs take to run the new code; the architecture need promise nothing
+ * there (x86: SDM vol. 3A 8.1.3), so it is a finding, not a verdict.
  */
 #include "kernel/options.h"
 #include "kernel/patch.h"
@@ -31,11 +31,10 @@
 #include "kernel/string.h"
 #include "kernel/test.h"
 #include "kernel/time.h"
+#include "tests/kernel/sitekit.h"
 
 #define UNSYNCED_WAIT_MS 200
 #define READY_WAIT_MS 500	/* for each CPU to run the old code */
-
-u32 cmc_probe(void);
 
 static u32 target, old_target, stop, round, held;
 static u64 want_ack;			/* the sync generation of this round */
@@ -44,11 +43,6 @@ static u8 ran_old[MAX_CPUS];
 static u64 seen_at[MAX_CPUS];
 static u64 checks[MAX_CPUS], informative[MAX_CPUS], stale[MAX_CPUS];
 static u64 held_checks[MAX_CPUS], held_inf[MAX_CPUS], held_stale[MAX_CPUS];
-
-static void write_probe(u32 v)
-{
-	patch_raw_write((u8 *)(uintptr_t)cmc_probe + 1, (const u8 *)&v, 4);
-}
 
 /* (1) The first run after this CPU acknowledged the round's sync. */
 static void check_after_sync(int id, u64 ack, u32 prev, u32 v)
@@ -90,7 +84,7 @@ static void reader(void *arg)
 	c->doing = "running platform.cmc's probe";
 	while (!__atomic_load_n(&stop, __ATOMIC_ACQUIRE)) {
 		u64 ack = __atomic_load_n(&c->sync_ack, __ATOMIC_ACQUIRE);
-		u32 v = cmc_probe();
+		u32 v = kit_probe();
 
 		check_after_sync(id, ack, prev, v);
 		if (v == READ_ONCE(old_target))
@@ -156,7 +150,7 @@ static u32 synced_rounds(unsigned rounds, u32 v, unsigned *not_ready)
 		WRITE_ONCE(round, r);
 		*not_ready += wait_ran_old(v);
 		WRITE_ONCE(target, next);
-		write_probe(next);
+		kit_probe_write(next);
 		sync_all_cpus();
 		wait_checked(r);
 		v = next;
@@ -200,7 +194,7 @@ static void unsynced_rounds(unsigned rounds, u32 v)
 		memset(seen_at, 0, sizeof(seen_at));
 		WRITE_ONCE(target, next);
 		t0 = timestamp();
-		write_probe(next);
+		kit_probe_write(next);
 		end = t0 + ms_to_ticks(UNSYNCED_WAIT_MS);
 		for (unsigned i = 1; i < cpus_possible; i++) {
 			while (cpu_is_online(i) && !READ_ONCE(seen_at[i]) && timestamp() < end)
@@ -242,7 +236,7 @@ DEFINE_TEST(platform, cmc, 2, 0,
 	stop = 0;
 	round = 0;
 	target = 0;
-	write_probe(0);
+	kit_probe_write(0);
 	smp_call_others(reader, NULL, 0);
 	v = synced_rounds(rounds, 0, &not_ready);
 	unsynced_rounds(rounds, v);
@@ -257,7 +251,7 @@ DEFINE_TEST(platform, cmc, 2, 0,
 		n_held_stale += held_stale[i];
 		n_held_inf += held_inf[i];
 	}
-	write_probe(0);
+	kit_probe_write(0);
 	diag("platform.cmc finding: after a sync: %llu checks (%u rounds x %u CPUs, one per CPU "
 	     "per round), %llu informative (the CPU had just run the old code), %llu stale; "
 	     "of them held rounds: %llu checks, %llu informative, %llu stale; "

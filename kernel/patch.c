@@ -497,7 +497,8 @@ void patch_init(void)
 	for (unsigned i = 0; i < cpus_possible; i++)
 		rng_seed(&cpus[i].rng, opts.seed, i);
 	sync_init();
-	arch_patch_init();
+	arch_patch_init(proto->trap);
+	arch_trap_entry_gap(!proto->no_gap);
 	diag("protocol: %s (%s%s); delays %llu-%llu ns", proto->name, proto->what,
 	     proto->safe ? "" : "; expected to fail",
 	     (unsigned long long)delay_lo, (unsigned long long)delay_hi);
@@ -528,5 +529,6 @@ void patch_raw_write(u8 *addr, const u8 *bytes, unsigned len)
 void patch_use_protocol(const struct patch_proto *p)
 {
 	proto = p;
-	arch_patch_init();
+	arch_patch_init(p->trap);
+	arch_trap_entry_gap(!p->no_gap);
 }

@@ -2,6 +2,7 @@
 #ifndef PT_X86_TEST_SITES_H
 #define PT_X86_TEST_SITES_H
 
+#include "arch/x86_64/insn.h"
 #include "kernel/types.h"
 
 typedef u32 (*site_fn)(u64 a, u64 b);

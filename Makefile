@@ -107,7 +107,7 @@ contract: $(patsubst %.c,$(B)/contract/%.ok,$(CONTRACT_SRC))
 
 $(CONTRACT_ROOT):
 	@mkdir -p $@
-	$(Q)ln -sfn $(CURDIR)/kernel $@/kernel && ln -sfn $(CURDIR)/tests $@/tests
+	$(Q)for d in kernel tests; do ln -sfn "$$(realpath --relative-to=$@ $$d)" $@/$$d; done
 
 $(B)/contract/%.ok: %.c | $(CONTRACT_ROOT)
 	@mkdir -p $(dir $@)

@@ -17,16 +17,22 @@ else
 Q := @
 endif
 
+# The architecture: its <arch/...> headers (kernel/arch.h lists them) come
+# from arch/$(ARCH)/include.
+ARCH ?= x86_64
+ARCH_INC := -I arch/$(ARCH)/include
+
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
 # Freestanding: no libc, no red zone (interrupts push onto the interrupted
 # stack), no SSE (CR4.OSFXSR is not set before C runs), kernel code model.
-KCFLAGS := -std=gnu11 -O2 -g -ffreestanding -fno-builtin -nostdlib \
+KCFLAGS_NOINC := -std=gnu11 -O2 -g -ffreestanding -fno-builtin -nostdlib \
 	-mno-red-zone -mgeneral-regs-only -fno-pic -fno-pie \
 	-fno-stack-protector -fno-omit-frame-pointer -fno-strict-aliasing \
 	-fcf-protection=none -mno-80387 \
-	-Wall -Wextra -Werror -Wno-unused-parameter -I. \
+	-Wall -Wextra -Werror -Wno-unused-parameter \
 	-DPT_VERSION='"$(VERSION)"'
+KCFLAGS := $(KCFLAGS_NOINC) -I. $(ARCH_INC)
 KASFLAGS := -f elf64 -g -F dwarf -w+all
 KLDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack \
 	--no-warn-rwx-segments -T linker.ld
@@ -34,7 +40,6 @@ KLDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack \
 # Kernel sources: the architecture's (and its site kit for the tests,
 # arch/$(ARCH)/tests/), the generic kernel, and the generic tests. Tests run
 # by name, whatever order they are linked in.
-ARCH := x86_64
 KSRC_C := $(wildcard arch/$(ARCH)/*.c) $(wildcard kernel/*.c) $(wildcard tests/kernel/*.c) \
 	$(wildcard arch/$(ARCH)/tests/*.c)
 KSRC_S := $(wildcard boot/$(ARCH)/*.asm) $(wildcard arch/$(ARCH)/*.asm) \
@@ -47,10 +52,10 @@ HOST_SHARED := kernel/string.c kernel/format.c kernel/glob.c kernel/cmdline.c ke
 HOST_TESTS := $(wildcard tests/host/test_*.c)
 HOST_BINS := $(patsubst tests/host/%.c,$(B)/host/%,$(HOST_TESTS))
 HOSTCFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter \
-	-I. -DPT_HOST -fsanitize=address,undefined
+	-I. $(ARCH_INC) -DPT_HOST -fsanitize=address,undefined
 
-.PHONY: all kernel host-tests run-host-tests iso run test debug clean bench
-all: kernel host-tests
+.PHONY: all kernel host-tests run-host-tests iso run test debug clean bench contract
+all: kernel host-tests contract
 
 kernel: $(B)/poketorture.elf $(B)/poketorture-mb1.elf
 
@@ -93,9 +98,31 @@ $(B)/poketorture-mb1.elf: $(B)/poketorture.elf
 	$(Q)$(OBJCOPY) -O elf32-i386 $< $@
 	$(Q)boot/x86_64/check-multiboot.sh $@
 
+# The contract check: kernel/arch.h is all the generic code may know of an
+# architecture. Each generic file compiles against the stub architecture
+# (arch/stub/include) with no include path to arch/$(ARCH): one that
+# includes an architecture's header, or uses what arch.h does not declare,
+# fails here, by name. The root holds only kernel/ and tests/.
+CONTRACT_SRC := $(wildcard kernel/*.c) $(wildcard tests/kernel/*.c)
+CONTRACT_ROOT := $(B)/contract/root
+
+contract: $(patsubst %.c,$(B)/contract/%.ok,$(CONTRACT_SRC))
+
+$(CONTRACT_ROOT):
+	@mkdir -p $@
+	$(Q)for d in kernel tests; do ln -sfn "$$(realpath --relative-to=$@ $$d)" $@/$$d; done
+
+$(B)/contract/%.ok: %.c | $(CONTRACT_ROOT)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CHECK   $<")
+	$(Q)$(CC) $(KCFLAGS_NOINC) -I $(CONTRACT_ROOT) -I arch/stub/include -fsyntax-only \
+		-MMD -MP -MF $(B)/contract/$*.d -MT $@ $< || \
+		{ echo "contract: $< reaches past kernel/arch.h (see above)"; exit 1; }
+	$(Q)touch $@
+
 host-tests: $(HOST_BINS)
 
-$(B)/host/%: tests/host/%.c $(HOST_SHARED) $(wildcard kernel/*.h arch/x86_64/*.h)
+$(B)/host/%: tests/host/%.c $(HOST_SHARED) $(wildcard kernel/*.h arch/$(ARCH)/*.h arch/$(ARCH)/include/arch/*.h)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  HOSTCC  $@")
 	$(Q)$(HOSTCC) $(HOSTCFLAGS) -o $@ $< $(HOST_SHARED) -lcmocka

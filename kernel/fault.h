@@ -14,10 +14,6 @@
 
 #include "kernel/percpu.h"
 
-/* A setjmp for traps: returns 0 when called, 1 when a trap handler
- * abandoned the code that faulted and resumed here. */
-int recovery_set(struct recovery *r) __attribute__((returns_twice));
-
 /* Runs fn(arg). Returns true when it faulted, with *fi describing the
  * fault; false (and fi->vector = -1) when it returned normally. */
 bool fault_try(void (*fn)(void *), void *arg, struct fault_info *fi);

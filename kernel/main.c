@@ -13,6 +13,8 @@
 #include "kernel/time.h"
 #include "kernel/watchdog.h"
 
+struct boot_info boot_info;
+
 static void print_banner(const struct boot_info *bi)
 {
 	diag("poketorture %s: live code patching torture", PT_VERSION);
@@ -34,6 +36,22 @@ static __noreturn void usage_error(const char *err)
 	arch_finish(VERDICT_USAGE, 0);
 }
 
+/* The architecture refused its option's value: the other choices are
+ * what it accepts. */
+static __noreturn void arch_option_error(const char *why)
+{
+	char err[OPT_ERR_MAX], others[128];
+	size_t n = 0;
+
+	for (unsigned i = 0; arch_option_choices[i]; i++)
+		if (i != opts.arch_choice)
+			n += ksnprintf(others + n, n < sizeof(others) ? sizeof(others) - n : 0,
+				       "%s%s", n ? ", " : "", arch_option_choices[i]);
+	ksnprintf(err, sizeof(err), "bad option '%s=%s': %s; accepted: %s", arch_option_name,
+		  arch_option_choices[opts.arch_choice], why, others);
+	usage_error(err);
+}
+
 void kmain(u32 magic, u32 info)
 {
 	u64 boot_start = timestamp();
@@ -49,13 +67,9 @@ void kmain(u32 magic, u32 info)
 	if (options_parse(boot_info.cmdline, err, sizeof(err)))
 		usage_error(err);
 	arch_init(&boot_info);
-	why = arch_smp_setup(opts.apic);
-	if (why) {
-		ksnprintf(err, sizeof(err), "bad option 'apic=%s': %s; accepted: auto%s",
-			  opts.apic == 1 ? "xapic" : "x2apic", why,
-			  opts.apic == 1 ? ", x2apic" : ", xapic");
-		usage_error(err);
-	}
+	why = arch_smp_setup(opts.arch_choice);
+	if (why)
+		arch_option_error(why);
 	test_tap_begin();
 	print_banner(&boot_info);
 	watchdog_init();

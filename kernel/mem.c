@@ -76,3 +76,23 @@ u64 page_alloc_free(void)
 	}
 	return free;
 }
+
+/* Names of enum mem_type (bootinfo.h), for the memory map's report. */
+const char *mem_type_name(u32 type)
+{
+	static const char *const names[] = {
+		"?", "usable", "reserved", "ACPI reclaimable", "ACPI NVS", "bad",
+	};
+
+	return type < ARRAY_SIZE(names) ? names[type] : "?";
+}
+
+u64 mem_total(const struct boot_info *bi, u32 type)
+{
+	u64 sum = 0;
+
+	for (unsigned i = 0; i < bi->nr_mem; i++)
+		if (bi->mem[i].type == type)
+			sum += bi->mem[i].len;
+	return sum;
+}

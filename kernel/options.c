@@ -16,10 +16,9 @@ static const char *check_protocol(const char *value);
 
 #define DEFAULT_DELAY_HI 2000	/* ns: widens windows, costs little */
 
-enum { O_TESTS, O_PROTOCOL, O_SEED, O_ITERS, O_SECONDS, O_CPUS, O_APIC, O_DELAY, O_SPIN, O_BENCH,
+enum { O_TESTS, O_PROTOCOL, O_SEED, O_ITERS, O_SECONDS, O_CPUS, O_ARCH, O_DELAY, O_SPIN, O_BENCH,
        O_VERBOSE, O_REBOOT, O_COUNT };
 
-static const char *const apic_modes[] = { "auto", "xapic", "x2apic", NULL };
 static const char *const spin_modes[] = { "pause", "tight", NULL };
 
 static const struct opt_desc descs[O_COUNT] = {
@@ -33,8 +32,8 @@ static const struct opt_desc descs[O_COUNT] = {
 	[O_ITERS] = { "iters", OPT_UINT, 1, 1000000000, .help = "iterations per test" },
 	[O_SECONDS] = { "seconds", OPT_UINT, 1, 86400, .help = "time budget per test" },
 	[O_CPUS] = { "cpus", OPT_UINT, 1, MAX_CPUS, .help = "use at most N CPUs" },
-	[O_APIC] = { "apic", OPT_ENUM, .choices = apic_modes,
-		     .help = "local APIC mode (auto: x2APIC when the CPU has it)" },
+	[O_ARCH] = { arch_option_name, OPT_ENUM, .choices = arch_option_choices,
+		     .help = arch_option_help },
 	[O_DELAY] = { "delay", OPT_RANGE, 0, 100000000,
 		      .help = "random delay range in ns at every protocol step and trap" },
 	[O_SPIN] = { "spin", OPT_ENUM, .choices = spin_modes,
@@ -109,7 +108,7 @@ int options_parse(const char *cmdline, char *err, size_t errlen)
 	opts.spin_tight = vals[O_SPIN].set && vals[O_SPIN].choice == 1;
 	opts.cpus_given = vals[O_CPUS].set;
 	opts.cpus = opts.cpus_given ? (unsigned)vals[O_CPUS].num : MAX_CPUS;
-	opts.apic = vals[O_APIC].set ? (int)vals[O_APIC].choice : 0;
+	opts.arch_choice = vals[O_ARCH].set ? vals[O_ARCH].choice : 0;
 	printk_verbose = opts.verbose;
 	return 0;
 }
@@ -129,7 +128,7 @@ void options_print(void)
 				  i == O_TESTS ? "(default suite)" :
 				  i == O_REBOOT ? "0" :
 				  i == O_CPUS ? "(all)" :
-				  i == O_APIC ? "auto" :
+				  i == O_ARCH ? arch_option_choices[0] :
 				  i == O_PROTOCOL ? "int3" :
 				  i == O_DELAY ? "0-2000" :
 				  i == O_SPIN ? "pause" : "(per test)");

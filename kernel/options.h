@@ -17,7 +17,7 @@ struct options {
 	unsigned reboot;	/* seconds; 0: halt at the end */
 	unsigned cpus;		/* at most this many CPUs; MAX_CPUS by default */
 	bool cpus_given;
-	int apic;		/* 0 auto, 1 xapic, 2 x2apic */
+	unsigned arch_choice;	/* the arch's option: index into arch_option_choices */
 	const struct patch_proto *protocol;
 	u64 delay_lo, delay_hi;	/* ns, the torture delays */
 	bool delay_given;

@@ -15,6 +15,9 @@
  * sync), but not the cpumask protocol, where a trap handler acknowledges
  * and then goes on using the descriptor, nor the unsafe-early-retire
  * control, whose handlers the checker must catch reading a retired batch.
+ *
+ * What differs between protocols is theirs (struct patch_hooks): this
+ * file calls the hooks and holds the standard ones it implements.
  */
 #include "kernel/events.h"
 #include "kernel/fault.h"
@@ -277,7 +280,6 @@ void engine_publish(struct patch_batch *b)
 	b->gen = ++batch_gen;
 	b->refs = 1;
 	b->state = BATCH_LIVE;
-	sync_patch_begin();
 	__atomic_add_fetch(&patch_seq, 1, __ATOMIC_SEQ_CST);
 	/* Release: a handler that sees the pointer sees the descriptors
 	 * (seed 001: the smp_wmb before the int3 goes in). */
@@ -302,28 +304,24 @@ static void ref_put(struct patch_batch *b)
 	__atomic_sub_fetch(&b->refs, 1, __ATOMIC_RELEASE);
 }
 
-/* The early-retire control hands the descriptors back for reuse at once:
- * a late handler then reads something that is no longer its patch. */
-static void poison(struct patch_batch *b)
+void engine_ref_put(struct patch_batch *b)
 {
-	for (unsigned i = 0; i < b->n; i++)
-		insn_ud2(&b->sites[i].emul);
+	ref_put(b);
 }
 
 void engine_retire(struct patch_batch *b)
 {
-	u64 end = timestamp() + ms_to_ticks(5000);
-
 	engine_step(b, STEP_RETIRE);
 	site_rec_synced(b);
 	__atomic_store_n(&live_batch, NULL, __ATOMIC_RELEASE);
 	__atomic_add_fetch(&patch_seq, 1, __ATOMIC_SEQ_CST);
-	if (proto->early_retire) {
-		__atomic_store_n(&b->state, BATCH_RETIRED, __ATOMIC_RELEASE);
-		poison(b);
-		ref_put(b);
-		return;
-	}
+	proto->hooks->retire(b);
+}
+
+void engine_retire_wait(struct patch_batch *b)
+{
+	u64 end = timestamp() + ms_to_ticks(5000);
+
 	ref_put(b);
 	while (__atomic_load_n(&b->refs, __ATOMIC_ACQUIRE)) {
 		if (timestamp() > end) {
@@ -354,23 +352,19 @@ int engine_finish(struct patch_batch *b)
 				engine_violation("no stray trap byte", this_cpu()->id,
 						 "site %p byte %u is still a trap byte", s->addr, k);
 	}
-	if (b->refs && !proto->early_retire)
-		engine_violation("references back to zero", this_cpu()->id,
-				 "%u references left", b->refs);
+	proto->hooks->finish(b);
 	patch_current_step = STEP_IDLE;
 	return patch_violations == before ? 0 : -1;
 }
 
-/* The trap path ------------------------------------------------------- */
-
-static void spin_until_patched(struct patch_site *s)
+void engine_check_refs(struct patch_batch *b)
 {
-	/* unsafe-spin-handler: wait for the patcher instead of emulating.
-	 * On the patching CPU itself (an NMI that hit the site) this never
-	 * ends: seed 000's deadlock, for the watchdog to catch. */
-	while (READ_ONCE(s->addr[0]) == proto_trap_byte())
-		cpu_relax();
+	if (b->refs)
+		engine_violation("references back to zero", this_cpu()->id,
+				 "%u references left", b->refs);
 }
+
+/* The trap path ------------------------------------------------------- */
 
 static bool retired_under_us(struct patch_batch *b, u64 gen)
 {
@@ -411,17 +405,26 @@ static int trap_live(struct trap_frame *f, struct patch_batch *b, u8 *addr, bool
 	}
 	event_log(EV_TRAP, (u64)(uintptr_t)addr, trap_first);
 	c->trap_hits++;
-	if (proto->spin_handler) {
-		spin_until_patched(s);
-		arch_frame_restart(f, addr);
-	} else if (!arch_emulate(f, &s->emul, addr, !proto->call_as_jmp)) {
-		engine_violation("the trap handler can emulate the site", c->id,
-				 "site %p: cannot emulate %s", addr, insn_kind_name(s->emul.kind));
-	}
-	if (cpumask_armed())
-		cpumask_ack();
+	proto->hooks->trap(f, s, addr);
 	ref_put(b);
 	return PATCH_TRAP_HANDLED;
+}
+
+void engine_emulate_site(struct trap_frame *f, struct patch_site *s, u8 *addr, bool push_call)
+{
+	if (!arch_emulate(f, &s->emul, addr, push_call))
+		engine_violation("the trap handler can emulate the site", this_cpu()->id,
+				 "site %p: cannot emulate %s", addr, insn_kind_name(s->emul.kind));
+}
+
+void engine_trap_emulate(struct trap_frame *f, struct patch_site *s, u8 *addr)
+{
+	engine_emulate_site(f, s, addr, true);
+}
+
+bool engine_emulate(struct trap_frame *f, const struct insn *in, u8 *addr)
+{
+	return arch_emulate(f, in, addr, true);
 }
 
 /* neg.trap_stale: every SIM_STALE_EVERY-th trap of a CPU at a live site is
@@ -497,7 +500,7 @@ void patch_init(void)
 	for (unsigned i = 0; i < cpus_possible; i++)
 		rng_seed(&cpus[i].rng, opts.seed, i);
 	sync_init();
-	arch_patch_init();
+	patch_use_protocol(proto);
 	diag("protocol: %s (%s%s); delays %llu-%llu ns", proto->name, proto->what,
 	     proto->safe ? "" : "; expected to fail",
 	     (unsigned long long)delay_lo, (unsigned long long)delay_hi);
@@ -522,11 +525,4 @@ void patch_raw_write(u8 *addr, const u8 *bytes, unsigned len)
 	arch_text_write(addr, bytes, len);
 	arch_text_done();
 	__atomic_add_fetch(&text_write_seq, 1, __ATOMIC_SEQ_CST);
-}
-
-/* Negative controls run their own protocol for one test. */
-void patch_use_protocol(const struct patch_proto *p)
-{
-	proto = p;
-	arch_patch_init();
 }

@@ -69,8 +69,8 @@ u64 patch_trap_hits(int cpu);		/* trap handler emulations */
 void patch_set_delay(u64 lo_ns, u64 hi_ns);
 extern void (*patch_step_hook)(enum patch_step s);
 
-/* The #BP / trap-first trap, from the architecture: addr is the site's
- * first byte. HANDLED: the frame continues after the emulated
+/* A protocol's trap, from the architecture: addr is the site's first
+ * byte. HANDLED: the frame continues after the emulated
  * instruction; RETRY: the patch owning it was retired meanwhile, re-run
  * the instruction now there; NOT_OURS: no live patch owns addr. */
 enum { PATCH_TRAP_NOT_OURS, PATCH_TRAP_HANDLED, PATCH_TRAP_RETRY };
@@ -97,19 +97,46 @@ void patch_note_platform_defects(u64 n);
 
 /* Protocols ---------------------------------------------------------- */
 
+/*
+ * What a protocol does at each point where the engine asks it, besides
+ * its sequence. Every protocol has all of them; most share the standard
+ * set (standard_hooks, kernel/protocols.c), and a negative control
+ * replaces exactly the hook its defect is in.
+ */
+struct patch_hooks {
+	/* Trap action: a CPU trapped at live site s, whose first byte is
+	 * addr; makes f continue (standard: run s->emul, the new
+	 * instruction, as Linux's int3 handler does). */
+	void (*trap)(struct trap_frame *f, struct patch_site *s, u8 *addr);
+	/* Runs in for a CPU that trapped at addr where no patch is live any
+	 * more (stray.c); false when it cannot. */
+	bool (*emulate)(struct trap_frame *f, const struct insn *in, u8 *addr);
+	/* A sync IPI arrived, or a wait loop polls: true when the protocol
+	 * acknowledged it its own way, false to acknowledge the sync
+	 * generation (kernel/sync.c). */
+	bool (*sync_claim)(void);
+	/* Sync wait: generation gen is sent; returns when every other
+	 * online CPU acknowledged it. */
+	void (*sync_wait)(u64 gen);
+	/* Retire: the batch was unpublished after its last step; hands its
+	 * descriptors back (standard: once no trap handler holds one). */
+	void (*retire)(struct patch_batch *b);
+	/* The end of a patch: the protocol's own last checks. */
+	void (*finish)(struct patch_batch *b);
+	/* The protocol was chosen: sets up the architecture's trap entry. */
+	void (*select)(void);
+};
+
 struct patch_proto {
 	const char *name;
 	bool safe;		/* false: a negative control */
 	bool batching;		/* takes the whole batch per sync */
 	const char *what;
-	int (*apply)(struct patch_batch *b);
-	/* Knobs the unsafe variants turn. */
 	enum trap_kind trap;	/* what goes over a site's first byte */
-	bool spin_handler;	/* the trap handler waits instead of emulating */
-	bool call_as_jmp;	/* CALL emulated without the push */
-	bool no_gap;		/* the #BP entry leaves no gap */
-	bool early_retire;	/* descriptors retired without waiting */
-	bool ack_count;		/* syncs count IPIs instead of generations */
+	/* The sequence: turns every site of b from old into new. 0, or -1
+	 * when it refused. */
+	int (*apply)(struct patch_batch *b);
+	const struct patch_hooks *hooks;
 };
 
 extern const struct patch_proto *const patch_protocols[];
@@ -128,6 +155,8 @@ void sync_all_cpus(void);
 /* The current delay= range, to put back after changing it. */
 void patch_get_delay(u64 *lo_ns, u64 *hi_ns);
 void patch_force_reset(void);
+/* Makes p the protocol and sets up its trap: at boot, and for a negative
+ * control that runs its own protocol for one test. */
 void patch_use_protocol(const struct patch_proto *p);
 void patch_raw_write(u8 *addr, const u8 *bytes, unsigned len);
 /* Dumps the event trail and the replay line (failure reports). */

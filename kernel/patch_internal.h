@@ -1,4 +1,5 @@
-/* What the engine (patch.c, sync.c) gives the protocols (protocols.c). */
+/* What the engine (patch.c, sync.c) gives the protocols (protocols.c and
+ * the proto_*.c files). */
 #ifndef PT_PATCH_INTERNAL_H
 #define PT_PATCH_INTERNAL_H
 
@@ -16,7 +17,8 @@ void engine_write_traps(struct patch_batch *b);
 void engine_write_tails(struct patch_batch *b);
 void engine_write_heads(struct patch_batch *b);
 void engine_write_whole(struct patch_batch *b);
-/* Makes the descriptors visible to trap handlers / retires them. */
+/* Makes the descriptors visible to trap handlers / unpublishes them and
+ * runs the protocol's retire hook. */
 void engine_publish(struct patch_batch *b);
 void engine_retire(struct patch_batch *b);
 /* A sync (sync.c): every online CPU serializes after the writes so far;
@@ -51,15 +53,29 @@ int trap_stray(struct trap_frame *f, u8 *addr, u64 seq0, u64 entry_seq);
 /* sync.c */
 void sync_init(void);
 void sync_poll(void);
-void sync_patch_begin(void);
 /* The checker's sync invariant, for syncs that do not go through
- * engine_sync (cpumask). */
+ * engine_sync (cpumask, stop-machine). */
 void check_serialized(void);
-/* cpumask protocol: arm the mask for the next step (all online CPUs but
- * this one); a CPU's bit is cleared by its sync IPI or trap handler,
- * after serializing; the CPU that clears the last bit runs advance(). */
-void cpumask_arm(void (*advance)(void));
-void cpumask_ack(void);
-bool cpumask_armed(void);
+
+/* The standard hooks (struct patch_hooks), for protocols to list. */
+/* trap: runs s->emul (arch_emulate); a violation when it cannot.
+ * engine_emulate_site is the same with the CALL push chosen. */
+void engine_trap_emulate(struct trap_frame *f, struct patch_site *s, u8 *addr);
+void engine_emulate_site(struct trap_frame *f, struct patch_site *s, u8 *addr, bool push_call);
+/* emulate: arch_emulate with the CALL's push. */
+bool engine_emulate(struct trap_frame *f, const struct insn *in, u8 *addr);
+/* sync_claim: none, every sync is acknowledged by generation. */
+bool sync_claim_none(void);
+/* sync_wait: until every other online CPU acknowledged generation gen. */
+void sync_wait_generation(u64 gen);
+/* retire: drops the patcher's reference, waits for the trap handlers'
+ * (reports one still held after 5 s), marks the batch retired. */
+void engine_retire_wait(struct patch_batch *b);
+/* finish: no reference is left. */
+void engine_check_refs(struct patch_batch *b);
+/* select: the architecture's trap entry in its safe form (protocols.c). */
+void select_standard(void);
+/* For the retire hooks that do not wait. */
+void engine_ref_put(struct patch_batch *b);
 
 #endif

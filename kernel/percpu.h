@@ -7,7 +7,7 @@
 #include "kernel/random.h"
 #include "kernel/spinlock.h"
 
-#define MAX_CPUS 288	/* QEMU's pc machine limit; APIC IDs may be sparse */
+#define MAX_CPUS ARCH_MAX_CPUS	/* hardware IDs may be sparse: cpus[] is dense */
 
 /* What a caught fault was (see fault.h). */
 struct fault_info {
@@ -42,7 +42,7 @@ struct smp_wait {
 struct cpu {
 	struct cpu *self;	/* must stay first: this_cpu() loads it */
 	int id;			/* logical number, 0 = boot CPU */
-	u32 hw_id;		/* APIC ID */
+	u32 hw_id;		/* the hardware's ID for it (ARCH_HW_ID_NAME) */
 	bool online;
 
 	struct recovery *expect;	/* fault_try() in progress */

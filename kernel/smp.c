@@ -6,6 +6,8 @@
 #include "kernel/time.h"
 #include "kernel/watchdog.h"
 
+struct cpu cpus[MAX_CPUS];
+unsigned cpus_possible = 1;
 void (*cpu_online_hook)(struct cpu *c);
 static u64 boot_ticks;
 static unsigned limit = MAX_CPUS;
@@ -158,7 +160,7 @@ void smp_report_wait(const struct cpu *c, u64 now)
 		return;
 	t = &cpus[w->cpu];
 	m = w->irq ? &t->irq_box : &t->task_box;
-	diag("  CPU %d has waited %llu ms on CPU %d (APIC ID %u) to %s call %llu in its %s box "
+	diag("  CPU %d has waited %llu ms on CPU %d (" ARCH_HW_ID_NAME " %u) to %s call %llu in its %s box "
 	     "(posted %llu, taken %llu, done %llu)", c->id,
 	     (unsigned long long)ms_since(w->since, now), t->id, t->hw_id, what,
 	     (unsigned long long)w->seq, w->irq ? "irq" : "task",
@@ -383,11 +385,11 @@ static void start_aps(void)
 		u64 t0 = timestamp();
 
 		if (arch_cpu_start(c) || !wait_online(c)) {
-			diag("CPU %u (APIC ID %u) never checked in: running without it",
+			diag("CPU %u (" ARCH_HW_ID_NAME " %u) never checked in: running without it",
 			     i, c->hw_id);
 			continue;
 		}
-		diag_verbose("CPU %u (APIC ID %u) online in %llu us", i, c->hw_id,
+		diag_verbose("CPU %u (" ARCH_HW_ID_NAME " %u) online in %llu us", i, c->hw_id,
 			     (unsigned long long)(ticks_to_ns(timestamp() - t0) / 1000));
 	}
 }
@@ -411,7 +413,7 @@ void smp_init(unsigned max_cpus)
 	cpus[0].online = true;
 	start_aps();
 	boot_ticks = timestamp() - t0;
-	diag("cpus: %u online of %u started (APIC %s), brought up in %llu ms",
-	     cpus_online(), cpus_possible, arch_apic_mode(),
+	diag("cpus: %u online of %u started (%s), brought up in %llu ms",
+	     cpus_online(), cpus_possible, arch_irq_controller(),
 	     (unsigned long long)(ticks_to_ns(boot_ticks) / 1000000));
 }

@@ -37,7 +37,8 @@ void send_nmi(int cpu);
 /* An NMI to every other online CPU (one by one; see smp.c). */
 void send_nmi_all_but_self(void);
 void send_self_ipi_storm(void);
-/* Sends count fixed-vector IPIs to cpu (as fast as the APIC takes them). */
+/* Sends count fixed-vector IPIs to cpu (as fast as the interrupt
+ * controller takes them). */
 void ipi_storm(int cpu, unsigned count);
 
 /* A start gate: the participants spin until the last one arrives, then

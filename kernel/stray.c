@@ -145,7 +145,7 @@ static int stray_engine_bug(struct trap_frame *f, u8 *addr, const struct site_re
 				 c->id, sym, addr, bytes, (unsigned long long)r->gen,
 				 r->synced_at ? "final sync completed" : "final sync not completed");
 	}
-	if (arch_emulate(f, &r->emul, addr, !proto->call_as_jmp))
+	if (proto->hooks->emulate(f, &r->emul, addr))
 		return PATCH_TRAP_HANDLED;
 	return PATCH_TRAP_NOT_OURS;
 }
@@ -185,7 +185,7 @@ static int stray_platform_defect(struct trap_frame *f, u8 *addr, const struct si
 	}
 	if (c->stale_site == (u64)(uintptr_t)addr) {
 		c->stale_site = 0;
-		if (arch_emulate(f, &r->emul, addr, !proto->call_as_jmp))
+		if (proto->hooks->emulate(f, &r->emul, addr))
 			return PATCH_TRAP_HANDLED;
 	}
 	c->stale_site = (u64)(uintptr_t)addr;

@@ -11,6 +11,9 @@
  *
  * Offline CPUs are not waited for: a CPU coming online serializes before
  * it can reach a site (ap_entry).
+ *
+ * A protocol may acknowledge a sync its own way (the sync_claim hook:
+ * cpumask) or wait for it its own way (sync_wait: unsafe-ack-count).
  */
 #include "kernel/patch_internal.h"
 #include "kernel/printk.h"
@@ -20,13 +23,6 @@
 #define SYNC_REPORT_MS 5000	/* a sync this slow is reported (once) */
 
 static u64 sync_gen;
-static u64 ack_count_base;	/* unsafe-ack-count: IPIs seen at the start */
-static unsigned ack_count_syncs;
-
-/* cpumask protocol state */
-static u8 cm_pending[MAX_CPUS];
-static u32 cm_left;
-static void (*cm_advance)(void);
 
 static void ack_generation(struct cpu *c)
 {
@@ -45,9 +41,7 @@ static void on_sync_ipi(struct trap_frame *f)
 	c->ipis_received++;
 	engine_delay();		/* the acknowledgement path */
 	event_log(EV_SYNC_IPI, sync_gen, 0);
-	if (cpumask_armed())
-		cpumask_ack();
-	else
+	if (!proto->hooks->sync_claim())
 		ack_generation(c);
 }
 
@@ -58,34 +52,17 @@ void sync_poll(void)
 	struct cpu *c = this_cpu();
 
 	smp_poll();
-	if (cpumask_armed())
-		cpumask_ack();
-	else if (READ_ONCE(c->sync_ack) < __atomic_load_n(&sync_gen, __ATOMIC_ACQUIRE))
+	if (!proto->hooks->sync_claim() &&
+	    READ_ONCE(c->sync_ack) < __atomic_load_n(&sync_gen, __ATOMIC_ACQUIRE))
 		ack_generation(c);
 }
 
-static u64 ipis_seen_by_others(void)
+bool sync_claim_none(void)
 {
-	u64 sum = 0;
-	int self = this_cpu()->id;
-
-	for (unsigned i = 0; i < cpus_possible; i++)
-		if ((int)i != self && cpu_is_online(i))
-			sum += READ_ONCE(cpus[i].ipis_received);
-	return sum;
+	return false;
 }
 
-/* unsafe-ack-count: wait until the others have taken as many IPIs as
- * syncs were sent to them since the patch began. Any IPI counts. */
-static void wait_ack_count(void)
-{
-	u64 want = ack_count_base + (u64)++ack_count_syncs * (cpus_online() - 1);
-
-	while (ipis_seen_by_others() < want)
-		sync_poll(), cpu_relax();
-}
-
-static void wait_generation(u64 gen)
+void sync_wait_generation(u64 gen)
 {
 	u64 start = timestamp();
 	bool reported = false;
@@ -131,64 +108,9 @@ void engine_sync(struct patch_batch *b)
 	this_cpu()->serial_seq = __atomic_load_n(&text_write_seq, __ATOMIC_ACQUIRE);
 	if (cpus_online() > 1) {
 		arch_send_ipi_all_but_self(IPI_SYNC);
-		if (proto->ack_count)
-			wait_ack_count();
-		else
-			wait_generation(gen);
+		proto->hooks->sync_wait(gen);
 	}
 	check_serialized();
-}
-
-/* At publish, before the first write: unsafe-ack-count's baseline. An
- * interrupt taken between here and the write is counted as if it were an
- * acknowledgement of a sync that came after the write: the bug. */
-void sync_patch_begin(void)
-{
-	ack_count_base = ipis_seen_by_others();
-	ack_count_syncs = 0;
-}
-
-/* cpumask ------------------------------------------------------------ */
-
-bool cpumask_armed(void)
-{
-	return __atomic_load_n(&cm_left, __ATOMIC_ACQUIRE) != 0;
-}
-
-void cpumask_arm(void (*advance)(void))
-{
-	int self = this_cpu()->id;
-	u32 n = 0;
-
-	cm_advance = advance;
-	for (unsigned i = 0; i < cpus_possible; i++) {
-		bool want = (int)i != self && cpu_is_online(i);
-
-		__atomic_store_n(&cm_pending[i], want, __ATOMIC_RELAXED);
-		n += want;
-	}
-	if (!n) {
-		advance();
-		return;
-	}
-	__atomic_store_n(&cm_left, n, __ATOMIC_RELEASE);
-	/* Shorthand only: this may run in NMI context, where writing the
-	 * xAPIC ICR high word would clobber an interrupted sender's. */
-	arch_send_ipi_all_but_self(IPI_SYNC);
-}
-
-void cpumask_ack(void)
-{
-	struct cpu *c = this_cpu();
-	u64 seq;
-
-	if (!__atomic_exchange_n(&cm_pending[c->id], 0, __ATOMIC_ACQ_REL))
-		return;
-	seq = __atomic_load_n(&text_write_seq, __ATOMIC_ACQUIRE);
-	arch_serialize();
-	c->serial_seq = seq;
-	if (__atomic_sub_fetch(&cm_left, 1, __ATOMIC_ACQ_REL) == 0)
-		cm_advance();	/* whoever clears the last bit moves on */
 }
 
 void sync_init(void)
@@ -205,6 +127,6 @@ void sync_all_cpus(void)
 	arch_serialize();
 	if (cpus_online() > 1) {
 		arch_send_ipi_all_but_self(IPI_SYNC);
-		wait_generation(gen);
+		sync_wait_generation(gen);
 	}
 }

@@ -132,7 +132,7 @@ static bool watchdog_nmi(struct trap_frame *f)
 
 static void sample(struct cpu *t, const char *why)
 {
-	diag("WATCHDOG: CPU %d (APIC ID %u) %s; sampling it by NMI", t->id, t->hw_id, why);
+	diag("WATCHDOG: CPU %d (" ARCH_HW_ID_NAME " %u) %s; sampling it by NMI", t->id, t->hw_id, why);
 	t->wd_nmi_at = timestamp();
 	__atomic_store_n(&t->wd_action, WD_SAMPLE_AND_UNWIND, __ATOMIC_RELEASE);
 	arch_send_nmi(t);

@@ -48,8 +48,6 @@ struct __packed mb2_mmap_entry {
 	u32 type, reserved;
 };
 
-struct boot_info boot_info;
-
 static void copy_string(char *dst, size_t size, const char *src, bool *trunc)
 {
 	size_t len = strlcpy(dst, src, size);
@@ -155,23 +153,4 @@ bool multiboot_parse(u32 magic, u32 info, struct boot_info *bi)
 	else
 		return false;
 	return true;
-}
-
-const char *mem_type_name(u32 type)
-{
-	static const char *const names[] = {
-		"?", "usable", "reserved", "ACPI reclaimable", "ACPI NVS", "bad",
-	};
-
-	return type < ARRAY_SIZE(names) ? names[type] : "?";
-}
-
-u64 mem_total(const struct boot_info *bi, u32 type)
-{
-	u64 sum = 0;
-
-	for (unsigned i = 0; i < bi->nr_mem; i++)
-		if (bi->mem[i].type == type)
-			sum += bi->mem[i].len;
-	return sum;
 }

@@ -4,6 +4,7 @@
  */
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/cpuinfo.h"
+#include "arch/x86_64/insn.h"
 #include "arch/x86_64/paging.h"
 #include "arch/x86_64/traps.h"
 #include "kernel/fault.h"
@@ -22,6 +23,9 @@ u8 arch_trap_byte(enum trap_kind k)
 
 extern char __patchable_start[], __patchable_end[];
 extern u8 bp_entry_gap_enabled;
+
+/* The trap the chosen protocol writes: the other one is not ours. */
+static enum trap_kind live_trap;
 
 void arch_serialize(void)
 {
@@ -92,7 +96,7 @@ static bool bp_handler(struct trap_frame *f)
 {
 	u8 *addr = (u8 *)(uintptr_t)(f->rip - 1);
 
-	if (proto->trap != TRAP_BREAKPOINT || !in_patchable(addr))
+	if (live_trap != TRAP_BREAKPOINT || !in_patchable(addr))
 		return false;
 	switch (patch_trap(f, addr, false)) {
 	case PATCH_TRAP_HANDLED:
@@ -117,17 +121,23 @@ static bool ud_handler(struct trap_frame *f)
 {
 	u8 *addr = (u8 *)(uintptr_t)f->rip;
 
-	if (proto->trap == TRAP_BREAKPOINT || !in_patchable(addr))
+	if (live_trap == TRAP_BREAKPOINT || !in_patchable(addr))
 		return false;
 	if (patch_trap(f, addr, true) != PATCH_TRAP_NOT_OURS)
 		return true;	/* emulated, or re-run at the same RIP */
 	return READ_ONCE(*addr) != INVALID_OPCODE;	/* gone: re-execute */
 }
 
-void arch_patch_init(void)
+void arch_patch_init(enum trap_kind k)
 {
-	/* unsafe-no-gap: the #BP entry leaves no room for a CALL's push. */
-	bp_entry_gap_enabled = proto->no_gap ? 0 : 1;
+	live_trap = k;
 	trap_set_handler(VEC_BP, bp_handler);
 	trap_set_handler(VEC_UD, ud_handler);
+}
+
+/* Off only for unsafe-no-gap: the #BP and #UD entries then leave no room
+ * for an emulated CALL's push (entry.asm). */
+void arch_trap_entry_gap(bool on)
+{
+	bp_entry_gap_enabled = on;
 }

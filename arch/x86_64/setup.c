@@ -30,8 +30,6 @@
 
 #define BOOT_IST_SIZE (8 * 1024)
 
-struct cpu cpus[MAX_CPUS];
-unsigned cpus_possible = 1;
 bool multiboot_parse(u32 magic, u32 info, struct boot_info *bi);
 
 static u8 boot_ist_stacks[IST_COUNT][BOOT_IST_SIZE] __aligned(4096);

@@ -161,9 +161,14 @@ u32 arch_cpu_hw_id(void)
 	return apic->id();
 }
 
-const char *arch_smp_setup(int apic_mode)
+/* apic=: the local APIC's mode (apic_choose takes the index). */
+const char arch_option_name[] = "apic";
+const char arch_option_help[] = "local APIC mode (auto: x2APIC when the CPU has it)";
+const char *const arch_option_choices[] = { "auto", "xapic", "x2apic", NULL };
+
+const char *arch_smp_setup(unsigned choice)
 {
-	const char *why = apic_choose(apic_mode);
+	const char *why = apic_choose((int)choice);
 
 	if (why)
 		return why;
@@ -330,7 +335,10 @@ void arch_frame_resume(struct trap_frame *f, const struct recovery *r)
 	trap_resume_at(f, r);
 }
 
-const char *arch_apic_mode(void)
+const char *arch_irq_controller(void)
 {
-	return apic_mode_name();
+	static char name[16];
+
+	ksnprintf(name, sizeof(name), "APIC %s", apic_mode_name());
+	return name;
 }

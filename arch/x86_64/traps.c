@@ -265,23 +265,3 @@ void trap_dispatch(struct trap_frame *f)
 	 * every write completed before this point as seen by this CPU. */
 	c->serial_seq = __atomic_load_n(&text_write_seq, __ATOMIC_ACQUIRE);
 }
-
-bool fault_try(void (*fn)(void *), void *arg, struct fault_info *fi)
-{
-	struct cpu *volatile c = this_cpu();
-	struct recovery *volatile prev = c->expect;
-	struct recovery r;
-
-	fi->vector = -1;
-	if (recovery_set(&r)) {
-		c->expect = prev;
-		*fi = c->fault;
-		return true;
-	}
-	c->expect = &r;
-	barrier();
-	fn(arg);
-	barrier();
-	c->expect = prev;
-	return false;
-}

@@ -17,9 +17,6 @@
 #define PIT_CAL_MS 10ull
 #define PIT_CAL_ROUNDS 3
 
-u64 ticks_per_ms;
-const char *ticks_source = "uncalibrated";
-
 static u64 khz_from_cpuid(void)
 {
 	u32 max = cpuid(0, 0).eax;
@@ -78,12 +75,4 @@ void tsc_calibrate(void)
 	}
 	ticks_per_ms = best / PIT_CAL_MS;
 	ticks_source = "PIT channel 2";
-}
-
-void delay_ns(u64 ns)
-{
-	u64 end = timestamp() + ns_to_ticks(ns);
-
-	while (timestamp() < end)
-		cpu_relax();
 }

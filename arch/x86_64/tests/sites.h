@@ -2,6 +2,7 @@
 #ifndef PT_X86_TEST_SITES_H
 #define PT_X86_TEST_SITES_H
 
+#include "arch/x86_64/insn.h"
 #include "tests/kernel/sitekit.h"
 
 #define SITE_DECL(n) \

@@ -1,4 +1,8 @@
-/* x86_64 implementation of kernel/arch.h's inline primitives. */
+/*
+ * <arch/inline.h> for x86_64: the primitives kernel/arch.h asks of every
+ * architecture as static inlines (spin-wait hint, interrupt masking,
+ * timestamps, barriers, halting, the per-CPU pointer).
+ */
 #ifndef PT_X86_ARCH_INLINE_H
 #define PT_X86_ARCH_INLINE_H
 
@@ -72,10 +76,6 @@ static inline void wait_for_interrupt(void)
 {
 	__asm__ __volatile__("sti; hlt; cli" ::: "memory");
 }
-
-
-
-#include "arch/x86_64/percpu_arch.h"
 
 struct cpu;
 

@@ -1,8 +1,16 @@
-/* The x86_64 part of every CPU's per-CPU area. */
-#ifndef PT_X86_PERCPU_ARCH_H
-#define PT_X86_PERCPU_ARCH_H
+/*
+ * <arch/defs.h> for x86_64: the limits and types kernel/arch.h names but
+ * leaves to the architecture: how many CPUs, what a CPU's hardware ID is
+ * called, the recovery record of recovery_set(), and the x86 part of every
+ * CPU's per-CPU area.
+ */
+#ifndef PT_X86_ARCH_DEFS_H
+#define PT_X86_ARCH_DEFS_H
 
 #include "kernel/types.h"
+
+#define ARCH_MAX_CPUS 288	/* QEMU's pc machine limit; APIC IDs may be sparse */
+#define ARCH_HW_ID_NAME "APIC ID"	/* what struct cpu's hw_id is, in reports */
 
 /* 64-bit TSS (SDM vol. 3A, 8.7, figure 8-11). */
 struct __packed tss64 {
@@ -26,7 +34,8 @@ enum { IST_DF = 1, IST_MC = 2, IST_COUNT = 2 };
 #define SEL_DATA 0x10
 #define SEL_TSS 0x18
 
-/* Callee-saved state to resume at (recovery.asm, kernel/fault.h). */
+/* Callee-saved state to resume at (recovery.asm; recovery_set() in
+ * kernel/arch.h). */
 struct recovery {
 	u64 rbx, rbp, r12, r13, r14, r15, rsp, rip, rflags;
 };

@@ -1,4 +1,4 @@
-/* The run's options, from the boot command line (see DESIGN.md). */
+/* The run's options, from the boot command line (see docs/design.md §9.1). */
 #ifndef PT_OPTIONS_H
 #define PT_OPTIONS_H
 

@@ -282,7 +282,7 @@ void engine_publish(struct patch_batch *b)
 	b->state = BATCH_LIVE;
 	__atomic_add_fetch(&patch_seq, 1, __ATOMIC_SEQ_CST);
 	/* Release: a handler that sees the pointer sees the descriptors
-	 * (seed 001: the smp_wmb before the int3 goes in). */
+	 * (docs/design.md §3.1, step 0: the smp_wmb before the int3 goes in). */
 	__atomic_store_n(&live_batch, b, __ATOMIC_RELEASE);
 	engine_step(b, STEP_PUBLISH);
 }

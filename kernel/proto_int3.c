@@ -80,5 +80,5 @@ const struct patch_proto proto_int3_batch = {
 const struct patch_proto proto_trap_first = {
 	.name = "trap-first", .safe = true, .batching = true, .apply = int3_apply_batch,
 	.trap = TRAP_INVALID_OPCODE, .hooks = &standard_hooks,
-	.what = "seed 004's plan: an invalid opcode (#UD) as the first byte instead of int3",
+	.what = "the RISC-V plan: an invalid opcode (#UD) as the first byte instead of int3",
 };

@@ -1,6 +1,6 @@
 /*
  * Syncs: make every CPU that may run a site serialize after the text
- * writes so far (DESIGN.md, "The protocol under test").
+ * writes so far (docs/design.md §2.3).
  *
  * A sync has a generation. The sender bumps it, sends the sync IPI, and
  * waits until every online CPU acknowledged *this* generation; the
@@ -46,7 +46,7 @@ static void on_sync_ipi(struct trap_frame *f)
 }
 
 /* Wait loops call this: a CPU waiting with interrupts off still answers
- * a sync aimed at it (Andy Lutomirski's condition in seed 000). */
+ * a sync aimed at it (Andy Lutomirski's condition, docs/design.md §3.3). */
 void sync_poll(void)
 {
 	struct cpu *c = this_cpu();

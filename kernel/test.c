@@ -242,7 +242,7 @@ static void run_protected(const struct test *t)
  * slowness. 60 s is ample on a few dozen CPUs. But a test that talks to
  * every CPU makes O(N) round trips, and under single-threaded TCG, where
  * one host thread runs every vCPU in turn, a round trip itself costs
- * O(N): 35 us mean at 64 CPUs, 110 us at 128, 595 us at 288 (issue 9).
+ * O(N): 35 us mean at 64 CPUs, 110 us at 128, 595 us at 288 (measured under TCG).
  * smp.ipi makes about 400 per CPU: 287 x 400 x 595 us = 68 s at 288 CPUs,
  * over a fixed 60 s, and on a host shared with other emulators a round
  * trip was seen at 3.2 ms mean (smp.ipi 237 s). N^2 x 4 ms on top gives

@@ -13,7 +13,7 @@
  * scan per tick costs N^2 checks per tick period: at 288 CPUs under TCG,
  * where all vCPUs share one host thread, that was a large share of what
  * the emulator did (smp.ipi's 57400 round trips did not finish in 60 s
- * with it, took 34 s without; issue 9). A cursor shared by all
+ * with it, took 34 s without). A cursor shared by all
  * tickers hands out CPUs in turn instead, at least 8 and N / 16 a tick,
  * so that a lone ticker still covers every CPU in 16 of its ticks.
  * (A longer tick at many CPUs was tried: at 288 CPUs under TCG, a 90 ms
@@ -100,7 +100,7 @@ static bool watchdog_nmi(struct trap_frame *f)
 	expected = READ_ONCE(expected_cpu) == c->id;
 	/* The report goes out with NMIs blocked and no tick, and through an
 	 * emulated serial port with hundreds of vCPUs that takes seconds (8 s
-	 * at 288 CPUs under TCG, issue 9): not a stall to sample again, and
+	 * at 288 CPUs under TCG): not a stall to sample again, and
 	 * for CPU 0 not one to panic over. The stall clock restarts when the
 	 * report is out, as if the NMI had been answered only then. */
 	WRITE_ONCE(c->wd_busy, true);

@@ -13,7 +13,7 @@
 
 #define INT3 0xcc
 /* 0x06 (PUSH ES) is invalid in 64-bit mode (SDM vol. 2D, table A-2, "i64"):
- * one byte that faults with #UD, like RISC-V's all-zero word (seed 004). */
+ * one byte that faults with #UD, like RISC-V's all-zero word (docs/design.md §3.5). */
 #define INVALID_OPCODE 0x06
 
 u8 arch_trap_byte(enum trap_kind k)

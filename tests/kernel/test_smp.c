@@ -304,7 +304,7 @@ DEFINE_TEST(smp, watchdog, 2, 0,
 	int victim = cpus_possible - 1;
 	u64 caught = watchdog_expected_caught(), restarts = watchdog_restarts();
 	/* The catch is counted once the report is out: ~2 KB through an
-	 * emulated UART, over 5 s at 288 CPUs under TCG (issue 9). */
+	 * emulated UART, over 5 s at 288 CPUs under TCG. */
 	u64 budget = WATCHDOG_STALL_MS + WATCHDOG_NMI_ANSWER_MS + 5000 + 70 * cpus_possible;
 
 	diag("case 1: CPU %d spins with interrupts off", victim);

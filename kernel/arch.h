@@ -23,6 +23,9 @@
  *
  * and implements every function declared below. kernel/ never names a
  * register, an instruction or an interrupt controller.
+ *
+ * For the tests, an architecture also provides the sites they patch: the
+ * site kit declared in tests/kernel/sitekit.h (arch/<arch>/tests/).
  */
 #ifndef PT_ARCH_H
 #define PT_ARCH_H

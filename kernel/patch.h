@@ -62,6 +62,8 @@ extern volatile enum patch_step patch_current_step;
 extern u64 patch_count;			/* patches applied */
 extern u64 patch_violations;		/* invariant violations reported */
 u64 patch_trap_hits(int cpu);		/* trap handler emulations */
+/* Retirements that had to wait for a trap handler's reference. */
+u64 patch_retire_waits(void);
 
 /* Torture hooks: a random delay in [lo, hi] ns at each hook point (the
  * delay= option), and a function tests run at every step boundary (e.g.

@@ -54,7 +54,7 @@ void engine_violation(const char *invariant, int cpu, const char *fmt, ...)
 	va_start(ap, fmt);
 	kvsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	event_log(EV_NOTE, n, cpu);
+	event_log(EV_VIOLATION, n, cpu);
 	test_detect(DET_INVARIANT, "INVARIANT '%s' violated: CPU %d, protocol %s, step %s: %s",
 		    invariant, cpu, proto->name, patch_step_name(patch_current_step), msg);
 	if (n > 1)

@@ -130,6 +130,14 @@ static void sort_sites(struct patch_site *s, unsigned n)
 	}
 }
 
+/* Whether [p, p + len) lies in the live part of this CPU's task stack. */
+static bool on_my_stack(const void *p, size_t len)
+{
+	const u8 *top = this_cpu()->stack_top, *sp = __builtin_frame_address(0);
+
+	return top && (const u8 *)p + len > sp && (const u8 *)p < top;
+}
+
 const char *patch_batch_prepare(struct patch_batch *b, struct patch_site *sites, unsigned n)
 {
 	static char why[160];
@@ -157,6 +165,12 @@ const char *patch_batch_prepare(struct patch_batch *b, struct patch_site *sites,
 			return why;
 		}
 	}
+	/* Never on the patcher's stack: a trap handler may look at a batch
+	 * after its patch retired (its reference then fails), and a patcher
+	 * the watchdog unwinds leaves it published; a dead frame there is
+	 * read as descriptors (docs/design.md §4.3). */
+	if (on_my_stack(b, sizeof(*b)) || on_my_stack(sites, n * sizeof(*sites)))
+		return "the batch or its sites are on the patcher's stack";
 	b->sites = sites;
 	b->n = n;
 	return NULL;
@@ -225,6 +239,9 @@ void engine_write_whole(struct patch_batch *b)
 
 void engine_publish(struct patch_batch *b)
 {
+	if (on_my_stack(b, sizeof(*b)) || on_my_stack(b->sites, b->n * sizeof(*b->sites)))
+		engine_violation("descriptors never live on a stack", this_cpu()->id,
+				 "batch %p (sites %p) is on the patcher's stack", b, b->sites);
 	b->gen = ++batch_gen;
 	b->refs = 1;
 	b->state = BATCH_LIVE;

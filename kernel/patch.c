@@ -396,32 +396,16 @@ bool engine_emulate(struct trap_frame *f, const struct insn *in, u8 *addr)
 	return arch_emulate(f, in, addr, true);
 }
 
-/* neg.trap_stale: every SIM_STALE_EVERY-th trap of a CPU at a live site is
- * held until the patch has ended, acknowledging its syncs meanwhile, and
- * then handled as if the CPU had executed the trap byte only now: what a
- * CPU running stale code looks like to the handler, on a platform that
- * has none. Never on the patching CPU (it would wait for itself). */
-#define SIM_STALE_EVERY 16
-#define SIM_STALE_MS 100
-
-bool patch_simulate_stale;
-static u64 sim_traps[MAX_CPUS];
-
-static void simulate_stale(u8 *addr)
+/* What the stale-code simulation (stale_sim.c) needs to know. */
+bool engine_batch_live(void)
 {
-	struct cpu *c = this_cpu();
-	u64 end = timestamp() + ms_to_ticks(SIM_STALE_MS);
-
-	if (!__atomic_load_n(&live_batch, __ATOMIC_ACQUIRE) || patch_current_step == STEP_IDLE ||
-	    spin_held_by_me(&text_mutex) || ++sim_traps[c->id] % SIM_STALE_EVERY)
-		return;
-	while ((__atomic_load_n(&live_batch, __ATOMIC_ACQUIRE) ||
-		READ_ONCE(*addr) == proto_trap_byte()) && timestamp() < end)
-		sync_poll(), cpu_relax();
-	c->trap_entry_seq = c->serial_seq;
+	return __atomic_load_n(&live_batch, __ATOMIC_ACQUIRE) != NULL;
 }
 
-static int trap_classify(struct trap_frame *f, u8 *addr, bool trap_first);
+bool engine_patching_here(void)
+{
+	return spin_held_by_me(&text_mutex);
+}
 
 /* The frame goes with any violation found meanwhile (its report). */
 int patch_trap(struct trap_frame *f, u8 *addr, bool trap_first)
@@ -430,18 +414,20 @@ int patch_trap(struct trap_frame *f, u8 *addr, bool trap_first)
 	const struct trap_frame *outer = c->trap_frame;
 	int ret;
 
+	bool sim = READ_ONCE(patch_simulate_stale) && stale_sim_hold(addr);
+
 	c->trap_frame = f;
-	ret = trap_classify(f, addr, trap_first);
+	ret = engine_trap_classify(f, addr, trap_first);
+	if (sim && ret == PATCH_TRAP_RETRY)
+		ret = stale_sim_again(f, addr, trap_first);
 	c->trap_frame = outer;
 	return ret;
 }
 
-static int trap_classify(struct trap_frame *f, u8 *addr, bool trap_first)
+int engine_trap_classify(struct trap_frame *f, u8 *addr, bool trap_first)
 {
 	u64 entry_seq;
 
-	if (READ_ONCE(patch_simulate_stale))
-		simulate_stale(addr);
 	entry_seq = this_cpu()->trap_entry_seq;
 	u64 seq0 = __atomic_load_n(&patch_seq, __ATOMIC_ACQUIRE);
 	struct patch_batch *b = __atomic_load_n(&live_batch, __ATOMIC_ACQUIRE);

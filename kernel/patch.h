@@ -94,6 +94,9 @@ u64 patch_stats_engine(void);
 void patch_stats_discard(void);
 /* neg.trap_stale: make trap handlers see what stale code looks like. */
 extern bool patch_simulate_stale;
+/* Simulated stale traps that the engine sent back to re-execute a second
+ * time instead of resuming past the site (must stay 0). */
+u64 patch_stats_stale_unresolved(void);
 /* Stale executions found by a test of its own (platform.cmc). */
 void patch_note_platform_defects(u64 n);
 

@@ -57,6 +57,18 @@ extern u64 patch_seq;
 void site_rec_removed(struct patch_batch *b, struct patch_site *s, u64 seq);
 void site_rec_synced(struct patch_batch *b);
 int trap_stray(struct trap_frame *f, u8 *addr, u64 seq0, u64 entry_seq);
+/* The trap path past the simulation: live batch, else stray. */
+int engine_trap_classify(struct trap_frame *f, u8 *addr, bool trap_first);
+bool engine_batch_live(void);
+/* This CPU holds the text mutex: it is the patcher. */
+bool engine_patching_here(void);
+
+/* stale_sim.c (neg.trap_stale): holds a trap until its patch ended and
+ * marks it as executed only now (true when it did); then, after the
+ * handler sent it back to re-execute, classifies it once more as if the
+ * stale copy had outlived the retry. */
+bool stale_sim_hold(u8 *addr);
+int stale_sim_again(struct trap_frame *f, u8 *addr, bool trap_first);
 
 /* sync.c */
 void sync_init(void);

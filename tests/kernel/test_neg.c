@@ -157,7 +157,7 @@ DEFINE_TEST(neg, trap_stale, 2, 0,
 {
 	const struct patch_proto *saved = proto;
 	static const enum site_role roles[] = { SITE_BRANCH };
-	u64 n;
+	u64 n, stuck0 = patch_stats_stale_unresolved(), stuck;
 
 	t = (struct torture){ .name = "neg.trap_stale", .iters = test_iters(300) };
 	torture_add_sites(&t, roles, ARRAY_SIZE(roles));
@@ -174,5 +174,12 @@ DEFINE_TEST(neg, trap_stale, 2, 0,
 	     "(taken out of the run's totals)", (unsigned long long)n);
 	if (!n)
 		return test_fail("no simulated stale execution was reported as a platform defect");
+	/* A stale copy that outlives the re-execution must be resumed past,
+	 * not re-run for as long as it lives. */
+	stuck = patch_stats_stale_unresolved() - stuck0;
+	if (stuck)
+		return test_fail("%llu simulated stale traps were re-executed again instead of "
+				 "resumed past the site: a lasting stale copy would be re-run forever",
+				 (unsigned long long)stuck);
 	test_pass();
 }

@@ -9,7 +9,7 @@
 #include "kernel/time.h"
 
 static const char *const type_names[EV_TYPES] = {
-	"step", "write", "sync", "sync-ipi", "trap", "nmi", "note", "stale",
+	"step", "write", "sync", "sync-ipi", "trap", "nmi", "note", "stale", "violation",
 };
 
 void event_log(enum event_type type, u64 a, u64 b)
@@ -37,6 +37,10 @@ static void describe(const struct event *e, char *buf, size_t size)
 		break;
 	case EV_STALE:
 		ksnprintf(buf, size, "PLATFORM DEFECT: stale trap at site %#llx, removed by patch %llu",
+			  (unsigned long long)e->a, (unsigned long long)e->b);
+		break;
+	case EV_VIOLATION:
+		ksnprintf(buf, size, "INVARIANT VIOLATION %llu of this test (CPU %llu)",
 			  (unsigned long long)e->a, (unsigned long long)e->b);
 		break;
 	default:

@@ -89,28 +89,6 @@ void engine_delay(void)
 		delay_ns(ns);
 }
 
-/* The failure report's tail: the trail, the seed and the replay line. */
-void patch_report_trail(void)
-{
-	event_dump(40);
-	diag("replay: %s", options_replay());
-}
-
-void engine_violation(const char *invariant, int cpu, const char *fmt, ...)
-{
-	char msg[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	kvsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	__atomic_fetch_add(&patch_violations, 1, __ATOMIC_RELAXED);
-	test_detect(DET_INVARIANT, "INVARIANT '%s' violated: CPU %d, protocol %s, step %s: %s",
-		    invariant, cpu, proto->name, patch_step_name(patch_current_step), msg);
-	if (!test_expecting_detection() || patch_violations < 3)
-		patch_report_trail();
-}
-
 void engine_step(struct patch_batch *b, enum patch_step s)
 {
 	b->step_seq = __atomic_load_n(&text_write_seq, __ATOMIC_ACQUIRE);
@@ -152,6 +130,14 @@ static void sort_sites(struct patch_site *s, unsigned n)
 	}
 }
 
+/* Whether [p, p + len) lies in the live part of this CPU's task stack. */
+static bool on_my_stack(const void *p, size_t len)
+{
+	const u8 *top = this_cpu()->stack_top, *sp = __builtin_frame_address(0);
+
+	return top && (const u8 *)p + len > sp && (const u8 *)p < top;
+}
+
 const char *patch_batch_prepare(struct patch_batch *b, struct patch_site *sites, unsigned n)
 {
 	static char why[160];
@@ -179,6 +165,12 @@ const char *patch_batch_prepare(struct patch_batch *b, struct patch_site *sites,
 			return why;
 		}
 	}
+	/* Never on the patcher's stack: a trap handler may look at a batch
+	 * after its patch retired (its reference then fails), and a patcher
+	 * the watchdog unwinds leaves it published; a dead frame there is
+	 * read as descriptors (docs/design.md §4.3). */
+	if (on_my_stack(b, sizeof(*b)) || on_my_stack(sites, n * sizeof(*sites)))
+		return "the batch or its sites are on the patcher's stack";
 	b->sites = sites;
 	b->n = n;
 	return NULL;
@@ -204,42 +196,12 @@ static struct patch_site *find_site(struct patch_batch *b, const u8 *addr)
 
 /* Writes ------------------------------------------------------------- */
 
-/* The protocol's core rule, checked on every write: the only write
- * allowed to a live site at any time is a trap byte over its first byte;
- * any other needs the trap byte in place and every CPU serialized since
- * the previous step's writes (or every other CPU held in a rendezvous).
- * This catches a missing sync at the write that depends on it, whatever
- * timing luck the spinners have. */
-static void check_write(struct patch_batch *b, struct patch_site *s, unsigned off,
-			const u8 *bytes, unsigned len)
-{
-	int self = this_cpu()->id;
-
-	if (world_stopped || (off == 0 && len == 1 && bytes[0] == proto_trap_byte()))
-		return;
-	if (READ_ONCE(s->addr[0]) != proto_trap_byte()) {
-		engine_violation("a live site changes only behind a trap byte", self,
-				 "site %p bytes %u-%u written while its first byte is %02x",
-				 s->addr, off, off + len - 1, s->addr[0]);
-		return;
-	}
-	for (unsigned i = 0; i < cpus_possible; i++) {
-		if ((int)i == self || !cpu_is_online(i))
-			continue;
-		if (READ_ONCE(cpus[i].serial_seq) < b->step_seq)
-			engine_violation("every CPU saw the previous step before this write", i,
-					 "site %p bytes %u-%u: CPU %u last serialized at write %llu, the previous step ended at %llu",
-					 s->addr, off, off + len - 1, i,
-					 (unsigned long long)cpus[i].serial_seq,
-					 (unsigned long long)b->step_seq);
-	}
-}
-
 void engine_write(struct patch_batch *b, struct patch_site *s, unsigned off,
 		  const u8 *bytes, unsigned len)
 {
-	check_write(b, s, off, bytes, len);
+	/* Logged first: a violation's trail then ends with this write. */
 	event_log(EV_WRITE, (u64)(uintptr_t)s->addr + off, bytes[0]);
+	engine_check_write(b, s, off, bytes, len);
 	arch_text_write(s->addr + off, bytes, len);	/* serializes */
 	this_cpu()->serial_seq = __atomic_add_fetch(&text_write_seq, 1, __ATOMIC_SEQ_CST);
 	if (off == 0 && bytes[0] != proto_trap_byte())
@@ -277,6 +239,9 @@ void engine_write_whole(struct patch_batch *b)
 
 void engine_publish(struct patch_batch *b)
 {
+	if (on_my_stack(b, sizeof(*b)) || on_my_stack(b->sites, b->n * sizeof(*b->sites)))
+		engine_violation("descriptors never live on a stack", this_cpu()->id,
+				 "batch %p (sites %p) is on the patcher's stack", b, b->sites);
 	b->gen = ++batch_gen;
 	b->refs = 1;
 	b->state = BATCH_LIVE;
@@ -312,17 +277,28 @@ void engine_ref_put(struct patch_batch *b)
 void engine_retire(struct patch_batch *b)
 {
 	engine_step(b, STEP_RETIRE);
+	engine_check_last_sync(b);
 	site_rec_synced(b);
 	__atomic_store_n(&live_batch, NULL, __ATOMIC_RELEASE);
 	__atomic_add_fetch(&patch_seq, 1, __ATOMIC_SEQ_CST);
 	proto->hooks->retire(b);
 }
 
+/* Retirements that found a trap handler still holding the batch: the
+ * reference wait was needed (docs/design.md §4). */
+static u64 retire_waits;
+
+u64 patch_retire_waits(void)
+{
+	return READ_ONCE(retire_waits);
+}
+
 void engine_retire_wait(struct patch_batch *b)
 {
 	u64 end = timestamp() + ms_to_ticks(5000);
 
-	ref_put(b);
+	if (__atomic_sub_fetch(&b->refs, 1, __ATOMIC_RELEASE))
+		retire_waits++;
 	while (__atomic_load_n(&b->refs, __ATOMIC_ACQUIRE)) {
 		if (timestamp() > end) {
 			engine_violation("descriptor retired with readers", this_cpu()->id,
@@ -336,35 +312,28 @@ void engine_retire_wait(struct patch_batch *b)
 	__atomic_store_n(&b->state, BATCH_RETIRED, __ATOMIC_RELEASE);
 }
 
-int engine_finish(struct patch_batch *b)
-{
-	u64 before = patch_violations;
-
-	for (unsigned i = 0; i < b->n; i++) {
-		struct patch_site *s = &b->sites[i];
-
-		if (memcmp(s->addr, s->new, s->len))
-			engine_violation("bytes are the new instruction", this_cpu()->id,
-					 "site %p: %02x %02x %02x ... after the patch", s->addr,
-					 s->addr[0], s->addr[1], s->addr[2]);
-		for (unsigned k = 0; k < s->len; k++)
-			if (s->addr[k] == proto_trap_byte() && s->new[k] != proto_trap_byte())
-				engine_violation("no stray trap byte", this_cpu()->id,
-						 "site %p byte %u is still a trap byte", s->addr, k);
-	}
-	proto->hooks->finish(b);
-	patch_current_step = STEP_IDLE;
-	return patch_violations == before ? 0 : -1;
-}
-
-void engine_check_refs(struct patch_batch *b)
-{
-	if (b->refs)
-		engine_violation("references back to zero", this_cpu()->id,
-				 "%u references left", b->refs);
-}
-
 /* The trap path ------------------------------------------------------- */
+
+/* A trap handler held up (the delay= hook points of the trap path). It
+ * answers syncs meanwhile, as a wait loop does (sync.c): the handler has
+ * serialized, and the patcher may then pass its last sync and reach
+ * retirement while this handler still holds the batch, which is what the
+ * reference wait is for (docs/design.md §4). Under the int3 protocols
+ * without this, a handler with interrupts off holds up the last sync and
+ * the reference wait never matters. */
+static void handler_delay(void)
+{
+	struct cpu *c = this_cpu();
+	u64 end;
+
+	if (!delay_hi)
+		return;
+	end = timestamp() + ns_to_ticks(rng_range(&c->rng, delay_lo, delay_hi));
+	do {
+		sync_ack_pending();
+		cpu_relax();
+	} while (timestamp() < end);
+}
 
 static bool retired_under_us(struct patch_batch *b, u64 gen)
 {
@@ -379,7 +348,7 @@ static int trap_live(struct trap_frame *f, struct patch_batch *b, u8 *addr, bool
 	struct patch_site *s;
 	u64 gen;
 
-	engine_delay();		/* a handler slow to start */
+	handler_delay();	/* a handler slow to start */
 	if (!ref_get(b))
 		return PATCH_TRAP_RETRY;	/* retired meanwhile: run what is there now */
 	/* Which patch our reference pins. A slow handler may pin the next
@@ -395,7 +364,7 @@ static int trap_live(struct trap_frame *f, struct patch_batch *b, u8 *addr, bool
 		ref_put(b);
 		return PATCH_TRAP_NOT_OURS;
 	}
-	engine_delay();		/* between finding and using the descriptor */
+	handler_delay();	/* between finding and using the descriptor */
 	if (retired_under_us(b, gen)) {
 		engine_violation("no retired descriptor is read", c->id,
 				 "trap handler at %p used patch %llu's descriptor after it was retired",
@@ -427,37 +396,38 @@ bool engine_emulate(struct trap_frame *f, const struct insn *in, u8 *addr)
 	return arch_emulate(f, in, addr, true);
 }
 
-/* neg.trap_stale: every SIM_STALE_EVERY-th trap of a CPU at a live site is
- * held until the patch has ended, acknowledging its syncs meanwhile, and
- * then handled as if the CPU had executed the trap byte only now: what a
- * CPU running stale code looks like to the handler, on a platform that
- * has none. Never on the patching CPU (it would wait for itself). */
-#define SIM_STALE_EVERY 16
-#define SIM_STALE_MS 100
-
-bool patch_simulate_stale;
-static u64 sim_traps[MAX_CPUS];
-
-static void simulate_stale(u8 *addr)
+/* What the stale-code simulation (stale_sim.c) needs to know. */
+bool engine_batch_live(void)
 {
-	struct cpu *c = this_cpu();
-	u64 end = timestamp() + ms_to_ticks(SIM_STALE_MS);
-
-	if (!__atomic_load_n(&live_batch, __ATOMIC_ACQUIRE) || patch_current_step == STEP_IDLE ||
-	    spin_held_by_me(&text_mutex) || ++sim_traps[c->id] % SIM_STALE_EVERY)
-		return;
-	while ((__atomic_load_n(&live_batch, __ATOMIC_ACQUIRE) ||
-		READ_ONCE(*addr) == proto_trap_byte()) && timestamp() < end)
-		sync_poll(), cpu_relax();
-	c->trap_entry_seq = c->serial_seq;
+	return __atomic_load_n(&live_batch, __ATOMIC_ACQUIRE) != NULL;
 }
 
+bool engine_patching_here(void)
+{
+	return spin_held_by_me(&text_mutex);
+}
+
+/* The frame goes with any violation found meanwhile (its report). */
 int patch_trap(struct trap_frame *f, u8 *addr, bool trap_first)
+{
+	struct cpu *c = this_cpu();
+	const struct trap_frame *outer = c->trap_frame;
+	int ret;
+
+	bool sim = READ_ONCE(patch_simulate_stale) && stale_sim_hold(addr);
+
+	c->trap_frame = f;
+	ret = engine_trap_classify(f, addr, trap_first);
+	if (sim && ret == PATCH_TRAP_RETRY)
+		ret = stale_sim_again(f, addr, trap_first);
+	c->trap_frame = outer;
+	return ret;
+}
+
+int engine_trap_classify(struct trap_frame *f, u8 *addr, bool trap_first)
 {
 	u64 entry_seq;
 
-	if (READ_ONCE(patch_simulate_stale))
-		simulate_stale(addr);
 	entry_seq = this_cpu()->trap_entry_seq;
 	u64 seq0 = __atomic_load_n(&patch_seq, __ATOMIC_ACQUIRE);
 	struct patch_batch *b = __atomic_load_n(&live_batch, __ATOMIC_ACQUIRE);

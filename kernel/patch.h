@@ -62,6 +62,8 @@ extern volatile enum patch_step patch_current_step;
 extern u64 patch_count;			/* patches applied */
 extern u64 patch_violations;		/* invariant violations reported */
 u64 patch_trap_hits(int cpu);		/* trap handler emulations */
+/* Retirements that had to wait for a trap handler's reference. */
+u64 patch_retire_waits(void);
 
 /* Torture hooks: a random delay in [lo, hi] ns at each hook point (the
  * delay= option), and a function tests run at every step boundary (e.g.
@@ -92,6 +94,9 @@ u64 patch_stats_engine(void);
 void patch_stats_discard(void);
 /* neg.trap_stale: make trap handlers see what stale code looks like. */
 extern bool patch_simulate_stale;
+/* Simulated stale traps that the engine sent back to re-execute a second
+ * time instead of resuming past the site (must stay 0). */
+u64 patch_stats_stale_unresolved(void);
 /* Stale executions found by a test of its own (platform.cmc). */
 void patch_note_platform_defects(u64 n);
 

@@ -24,6 +24,11 @@ void engine_retire(struct patch_batch *b);
 /* A sync (sync.c): every online CPU serializes after the writes so far;
  * then the checker asserts it. */
 void engine_sync(struct patch_batch *b);
+/* check.c: the rule of every write (before it is made), and the last
+ * sync's (at retirement). */
+void engine_check_write(struct patch_batch *b, struct patch_site *s, unsigned off,
+			const u8 *bytes, unsigned len);
+void engine_check_last_sync(struct patch_batch *b);
 /* After the last step: bytes are new, no trap byte is left, no handler
  * holds a reference. Returns 0 or -1 (reported). */
 int engine_finish(struct patch_batch *b);
@@ -31,6 +36,9 @@ int engine_finish(struct patch_batch *b);
 void engine_delay(void);
 /* Reports an invariant violation and fails the running test. */
 void engine_violation(const char *invariant, int cpu, const char *fmt, ...) __printf(3, 4);
+/* This test's violations (rate-limited reports): reset, count. */
+void engine_violations_reset(void);
+u64 engine_violations(void);
 
 /* Every online CPU but this one is held in a rendezvous (stop-machine):
  * whole-instruction writes are then legal (NMIs aside). */
@@ -49,10 +57,25 @@ extern u64 patch_seq;
 void site_rec_removed(struct patch_batch *b, struct patch_site *s, u64 seq);
 void site_rec_synced(struct patch_batch *b);
 int trap_stray(struct trap_frame *f, u8 *addr, u64 seq0, u64 entry_seq);
+/* The trap path past the simulation: live batch, else stray. */
+int engine_trap_classify(struct trap_frame *f, u8 *addr, bool trap_first);
+bool engine_batch_live(void);
+/* This CPU holds the text mutex: it is the patcher. */
+bool engine_patching_here(void);
+
+/* stale_sim.c (neg.trap_stale): holds a trap until its patch ended and
+ * marks it as executed only now (true when it did); then, after the
+ * handler sent it back to re-execute, classifies it once more as if the
+ * stale copy had outlived the retry. */
+bool stale_sim_hold(u8 *addr);
+int stale_sim_again(struct trap_frame *f, u8 *addr, bool trap_first);
 
 /* sync.c */
 void sync_init(void);
 void sync_poll(void);
+/* Acknowledges a sync this CPU has not answered yet, nothing else: for
+ * trap handlers held up (sync_poll also runs SMP calls). */
+void sync_ack_pending(void);
 /* The checker's sync invariant, for syncs that do not go through
  * engine_sync (cpumask, stop-machine). */
 void check_serialized(void);

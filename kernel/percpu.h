@@ -85,6 +85,7 @@ struct cpu {
 	u64 trap_entry_seq;		/* serial_seq when the running exception hit */
 	u64 stale_site;			/* last site of a stale trap, for progress */
 	u64 sync_ack;			/* last sync generation acknowledged */
+	const struct trap_frame *trap_frame;	/* patch_trap's, for violation reports */
 	u32 ev_head;
 	struct event events[EVENT_RING];
 

@@ -32,9 +32,9 @@ void int3_sequence(struct patch_batch *b, unsigned defects)
 	}
 	engine_step(b, STEP_HEAD);
 	engine_write_heads(b);
-	/* The third sync is what waits for trap handlers still running on
-	 * other CPUs; unsafe-early-retire leaves it out and retires without
-	 * waiting for references either. */
+	/* The third sync: every CPU serialized after the new first byte
+	 * before the batch retires (unsafe-nosync3 leaves it out; the
+	 * checker's retirement rule, docs/design.md §5, catches that). */
 	if (!(defects & SEQ_NO_SYNC3))
 		engine_sync(b);
 	engine_retire(b);

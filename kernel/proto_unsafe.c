@@ -77,16 +77,27 @@ const struct patch_proto proto_unsafe_tail_first = {
 	.what = "negative control: tail bytes written before the int3",
 };
 
-/* unsafe-early-retire: no third sync, and the descriptors are handed back
- * for reuse at once (poisoned, as a reuse would): a late handler then
- * reads something that is no longer its patch. The references it does
- * not wait for may still be held at the end: not checked. */
-static int apply_early_retire(struct patch_batch *b)
+/* unsafe-nosync3: the int3 sequence without its third sync; the batch
+ * retires (waiting for handlers' references as usual) while CPUs that
+ * have not serialized since the new first byte went in may run it. */
+static int apply_nosync3(struct patch_batch *b)
 {
 	int3_sequence(b, SEQ_NO_SYNC3);
 	return 0;
 }
 
+const struct patch_proto proto_unsafe_nosync3 = {
+	.name = "unsafe-nosync3", .batching = true, .apply = apply_nosync3,
+	.trap = TRAP_BREAKPOINT, .hooks = &standard_hooks,
+	.what = "negative control: no sync after the new first byte goes in",
+};
+
+/* unsafe-early-retire: the whole int3 sequence, but the descriptors are
+ * handed back for reuse at once instead of once no trap handler holds
+ * them (poisoned, as a reuse would): a handler held up past the last
+ * sync (it answers syncs while held up, patch.c) then reads something
+ * that is no longer its patch. The references it does not wait for may
+ * still be held at the end: not checked. */
 static void early_retire(struct patch_batch *b)
 {
 	__atomic_store_n(&b->state, BATCH_RETIRED, __ATOMIC_RELEASE);
@@ -107,9 +118,9 @@ static const struct patch_hooks early_retire_hooks = {
 };
 
 const struct patch_proto proto_unsafe_early_retire = {
-	.name = "unsafe-early-retire", .batching = true, .apply = apply_early_retire,
+	.name = "unsafe-early-retire", .batching = true, .apply = int3_apply_batch,
 	.trap = TRAP_BREAKPOINT, .hooks = &early_retire_hooks,
-	.what = "negative control: no third sync, descriptors retired without waiting for handlers",
+	.what = "negative control: descriptors retired without waiting for trap handlers",
 };
 
 /* unsafe-call-as-jmp: a trapped CPU runs a CALL without pushing the

@@ -20,7 +20,7 @@ const struct patch_proto *const patch_protocols[] = {
 	&proto_int3, &proto_int3_batch, &proto_cpumask,
 	&proto_stop_machine, &proto_trap_first,
 	&proto_unsafe_direct, &proto_unsafe_bytewise, &proto_unsafe_nosync1,
-	&proto_unsafe_tail_first, &proto_unsafe_early_retire,
+	&proto_unsafe_nosync3, &proto_unsafe_tail_first, &proto_unsafe_early_retire,
 	&proto_unsafe_call_as_jmp, &proto_unsafe_no_gap,
 	&proto_unsafe_spin_handler, &proto_unsafe_ack_count, &proto_unsafe_stray_trap, NULL,
 };

@@ -40,7 +40,8 @@ int int3_apply_batch(struct patch_batch *b);
 extern const struct patch_proto proto_int3, proto_int3_batch, proto_trap_first;
 extern const struct patch_proto proto_cpumask, proto_stop_machine;
 extern const struct patch_proto proto_unsafe_direct, proto_unsafe_bytewise,
-	proto_unsafe_nosync1, proto_unsafe_tail_first, proto_unsafe_early_retire,
+	proto_unsafe_nosync1, proto_unsafe_nosync3, proto_unsafe_tail_first,
+	proto_unsafe_early_retire,
 	proto_unsafe_call_as_jmp, proto_unsafe_no_gap, proto_unsafe_spin_handler,
 	proto_unsafe_ack_count, proto_unsafe_stray_trap;
 

@@ -3,6 +3,7 @@
 #include "kernel/printk.h"
 #include "kernel/smp.h"
 #include "kernel/string.h"
+#include "kernel/test.h"
 #include "kernel/time.h"
 #include "kernel/watchdog.h"
 
@@ -272,6 +273,20 @@ static void park(struct cpu *c)
 	halt_forever();
 }
 
+/* Back in the idle loop after a task, nothing is nested: a trap or NMI
+ * exit path that did not restore its depth shows here, before it can
+ * make a later test's nesting counts lie. Reported and repaired, once per
+ * leak. */
+static void check_idle_nesting(struct cpu *c)
+{
+	if (!c->nmi_depth && !c->trap_depth)
+		return;
+	test_fail("CPU %d back in its idle loop with NMI depth %u, trap depth %u: an exit path "
+		  "did not restore them", c->id, c->nmi_depth, c->trap_depth);
+	c->nmi_depth = 0;
+	c->trap_depth = 0;
+}
+
 static __noreturn void idle_loop(struct cpu *c)
 {
 	struct recovery r;
@@ -294,6 +309,7 @@ static __noreturn void idle_loop(struct cpu *c)
 		if (__atomic_load_n(&c->task_box.posted, __ATOMIC_ACQUIRE) != c->task_box.taken) {
 			irq_enable();
 			mailbox_run(c, &c->task_box);
+			check_idle_nesting(c);
 			continue;
 		}
 		wait_for_interrupt();	/* sti; hlt: no lost wake-up */
@@ -302,8 +318,11 @@ static __noreturn void idle_loop(struct cpu *c)
 
 void smp_ap_main(struct cpu *c)
 {
-	/* A CPU restarted by the watchdog abandoned whatever it ran. */
+	/* A CPU restarted by the watchdog abandoned whatever it ran, the
+	 * traps and NMIs it was inside included. */
 	__atomic_store_n(&c->task_box.done, c->task_box.taken, __ATOMIC_RELEASE);
+	c->trap_depth = 0;
+	c->nmi_depth = 0;
 	c->ticks = 0;
 	c->last_tick = timestamp();
 	c->wd_reported = false;

@@ -113,6 +113,7 @@ struct stray_counts {
 };
 
 static struct stray_counts stray, stray_total;
+static u64 retire_waits0;	/* patch_retire_waits() when the test began */
 /* The last stale episode of each CPU: a stale copy tends to be run again
  * and again until the site is written next. */
 static u64 ep_site[MAX_CPUS], ep_gen[MAX_CPUS];
@@ -226,11 +227,20 @@ int trap_stray(struct trap_frame *f, u8 *addr, u64 seq0, u64 entry_seq)
 void patch_stats_begin(void)
 {
 	memset(&stray, 0, sizeof(stray));
+	engine_violations_reset();
+	retire_waits0 = patch_retire_waits();
 }
 
 /* Per test, just before its verdict: never silently absorbed. */
 void patch_stats_end(void)
 {
+	if (engine_violations())
+		diag("invariant violations: %llu in this test (the first reported in full, "
+		     "the first 3 as lines, the rest counted)",
+		     (unsigned long long)engine_violations());
+	if (patch_retire_waits() != retire_waits0)
+		diag("reference waits: %llu retirements waited for a trap handler still holding "
+		     "the batch", (unsigned long long)(patch_retire_waits() - retire_waits0));
 	if (stray.platform)
 		diag("platform defects: %llu (stale code executed after a completed sync; %llu "
 		     "episodes of one CPU, site and patch)", (unsigned long long)stray.platform,

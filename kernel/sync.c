@@ -24,14 +24,32 @@
 
 static u64 sync_gen;
 
+/* Only ever forward: an acknowledgement interrupted by a sync IPI (or an
+ * NMI whose trap handler answers syncs) must not put back the older
+ * generation and write sequence it read before the nested one ran. */
+static void raise_to(u64 *p, u64 v)
+{
+	u64 old = __atomic_load_n(p, __ATOMIC_RELAXED);
+
+	while (old < v && !__atomic_compare_exchange_n(p, &old, v, false, __ATOMIC_RELEASE,
+						      __ATOMIC_RELAXED))
+		;
+}
+
+/* Serialize, then acknowledge. The delay sits between the serializing
+ * instruction and the bookkeeping that records it: an acknowledgement
+ * moved ahead of the serialization then stays visible, unserialized, for
+ * the whole delay, and the waiter's per-acknowledgement check
+ * (sync_wait_generation) sees it. */
 static void ack_generation(struct cpu *c)
 {
 	u64 gen = __atomic_load_n(&sync_gen, __ATOMIC_ACQUIRE);
 	u64 seq = __atomic_load_n(&text_write_seq, __ATOMIC_ACQUIRE);
 
 	arch_serialize();
-	c->serial_seq = seq;
-	__atomic_store_n(&c->sync_ack, gen, __ATOMIC_RELEASE);
+	engine_delay();		/* the acknowledgement path */
+	raise_to(&c->serial_seq, seq);
+	raise_to(&c->sync_ack, gen);
 }
 
 static void on_sync_ipi(struct trap_frame *f)
@@ -39,7 +57,6 @@ static void on_sync_ipi(struct trap_frame *f)
 	struct cpu *c = this_cpu();
 
 	c->ipis_received++;
-	engine_delay();		/* the acknowledgement path */
 	event_log(EV_SYNC_IPI, sync_gen, 0);
 	if (!proto->hooks->sync_claim())
 		ack_generation(c);
@@ -49,9 +66,14 @@ static void on_sync_ipi(struct trap_frame *f)
  * a sync aimed at it (Andy Lutomirski's condition, docs/design.md §3.3). */
 void sync_poll(void)
 {
+	smp_poll();
+	sync_ack_pending();
+}
+
+void sync_ack_pending(void)
+{
 	struct cpu *c = this_cpu();
 
-	smp_poll();
 	if (!proto->hooks->sync_claim() &&
 	    READ_ONCE(c->sync_ack) < __atomic_load_n(&sync_gen, __ATOMIC_ACQUIRE))
 		ack_generation(c);
@@ -62,9 +84,24 @@ bool sync_claim_none(void)
 	return false;
 }
 
+/* The moment CPU i's acknowledgement of a sync sent at write seq is seen,
+ * it must already have serialized after that write: an acknowledgement
+ * is a promise about the past (docs/design.md §5, rule 3b). */
+static void check_ack(unsigned i, u64 gen, u64 seq)
+{
+	u64 had = READ_ONCE(cpus[i].serial_seq);
+
+	if (had < seq)
+		engine_violation("a CPU acknowledges a sync only after serializing", i,
+				 "CPU %u acknowledged sync %llu having serialized at write %llu; the sync was sent at write %llu",
+				 i, (unsigned long long)gen, (unsigned long long)had,
+				 (unsigned long long)seq);
+}
+
 void sync_wait_generation(u64 gen)
 {
 	u64 start = timestamp();
+	u64 seq = __atomic_load_n(&text_write_seq, __ATOMIC_ACQUIRE);
 	bool reported = false;
 	int self = this_cpu()->id;
 
@@ -79,6 +116,8 @@ void sync_wait_generation(u64 gen)
 			sync_poll();
 			cpu_relax();
 		}
+		if ((int)i != self && cpu_is_online(i))
+			check_ack(i, gen, seq);
 	}
 }
 

@@ -106,13 +106,10 @@ static bool bp_handler(struct trap_frame *f)
 		return true;
 	}
 	/* Not a site the engine ever patched (patch_trap classifies every
-	 * trap at one: live, engine bug, stale code or late). An int3 that
-	 * is gone is re-executed; one still there (padding, a jump into
-	 * the middle of an instruction) is an unexpected #BP, reported. */
-	if (READ_ONCE(*addr) != INT3) {
-		f->rip = (u64)(uintptr_t)addr;
-		return true;
-	}
+	 * trap at one: live, engine bug, stale code or late): an int3 that
+	 * is not the engine's (padding, a jump into the middle of an
+	 * instruction, one written and removed behind the engine's back) is
+	 * an unexpected #BP, reported at once (docs/design.md §4). */
 	return false;
 }
 
@@ -123,9 +120,10 @@ static bool ud_handler(struct trap_frame *f)
 
 	if (live_trap == TRAP_BREAKPOINT || !in_patchable(addr))
 		return false;
-	if (patch_trap(f, addr, true) != PATCH_TRAP_NOT_OURS)
-		return true;	/* emulated, or re-run at the same RIP */
-	return READ_ONCE(*addr) != INVALID_OPCODE;	/* gone: re-execute */
+	/* Emulated, or re-run at the same RIP. Anything else, whatever its
+	 * byte (a ud2 among the sites), is not a trap of the engine's: an
+	 * unexpected #UD at once, not an instruction re-run forever. */
+	return patch_trap(f, addr, true) != PATCH_TRAP_NOT_OURS;
 }
 
 void arch_patch_init(enum trap_kind k)

@@ -57,12 +57,15 @@ void percpu_install(struct cpu *c)
 	wrmsr(MSR_GS_BASE, (u64)(uintptr_t)c);
 }
 
+extern char boot_stack_top[];
+
 void arch_early_init(void)
 {
 	struct cpu *c = &cpus[0];
 
 	c->id = 0;
 	c->online = true;
+	c->stack_top = boot_stack_top;	/* its task stack: boot.asm */
 	percpu_install(c);
 	arch_console_init();
 	for (int i = 1; i <= IST_COUNT; i++)

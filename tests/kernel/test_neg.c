@@ -13,46 +13,58 @@
 
 /*
  * The controls, one row each:
- *	C(name, protocol, injectors, purpose, the sites' roles...)
+ *	C(name, protocol, injectors, required detector, purpose, the sites' roles...)
  * expanded, like poke.*'s scenarios, into the tests' rows in .tests
- * (table.h) and into what each of them runs.
+ * (table.h) and into what each of them runs. A control passes only when
+ * its required detector fired (the others that fired are reported too):
+ * the detector that must see this defect, so that a crash elsewhere or
+ * another rule cannot stand in for it (docs/design.md §7).
  * The call controls flip call sites at both stack alignments: at one of
  * them the CPU's own alignment of the trap frame may absorb a push
  * emulated with no gap (x86: SDM vol. 3A 6.14.2).
  */
 #define BRANCH SITE_BRANCH
 #define CALLS SITE_CALL, SITE_CALL_ALIGNED
+#define EXC DET_EXCEPTION
+#define OUT DET_OUTCOME
+#define INV DET_INVARIANT
+#define WDOG DET_WATCHDOG
 #define CONTROLS(C)                                                                             \
-	C(direct, "unsafe-direct", 0,                                                           \
+	C(direct, "unsafe-direct", 0, INV,                                                      \
 	  "unsafe-direct (whole instruction in one write) is caught", BRANCH)                   \
-	C(bytewise, "unsafe-bytewise", 0, "unsafe-bytewise (a byte at a time) is caught", BRANCH) \
-	C(nosync1, "unsafe-nosync1", 0,                                                         \
+	C(bytewise, "unsafe-bytewise", 0, EXC,                                                  \
+	  "unsafe-bytewise (a byte at a time) is caught", BRANCH)                               \
+	C(nosync1, "unsafe-nosync1", 0, INV,                                                    \
 	  "unsafe-nosync1 (no sync after the trap byte) is caught", BRANCH)                     \
-	C(tail_first, "unsafe-tail-first", 0,                                                   \
+	C(nosync3, "unsafe-nosync3", 0, INV,                                                    \
+	  "unsafe-nosync3 (no sync after the new first byte) is caught", BRANCH)                \
+	C(tail_first, "unsafe-tail-first", 0, EXC,                                              \
 	  "unsafe-tail-first (tail before the trap byte) is caught", BRANCH)                    \
-	C(early_retire, "unsafe-early-retire", T_DELAYED_HANDLER,                               \
-	  "unsafe-early-retire (no third sync, no wait for handlers) is caught with held-up "   \
-	  "handlers", BRANCH)                                                                   \
-	C(call_as_jmp, "unsafe-call-as-jmp", 0,                                                 \
+	C(early_retire, "unsafe-early-retire", T_DELAYED_HANDLER, INV,                          \
+	  "unsafe-early-retire (descriptors retired without waiting for handlers) is caught "   \
+	  "with held-up handlers", BRANCH)                                                      \
+	C(call_as_jmp, "unsafe-call-as-jmp", 0, EXC,                                            \
 	  "unsafe-call-as-jmp (a call emulated as a plain branch) is caught", CALLS)            \
-	C(no_gap, "unsafe-no-gap", 0,                                                           \
+	C(no_gap, "unsafe-no-gap", 0, EXC,                                                      \
 	  "unsafe-no-gap (a call's push emulated with no gap at the trap entry) is caught", CALLS) \
-	C(spin_handler, "unsafe-spin-handler", T_NMI_PATCHER | T_ON_AP,                         \
+	C(spin_handler, "unsafe-spin-handler", T_NMI_PATCHER | T_ON_AP, WDOG,                   \
 	  "unsafe-spin-handler deadlocks when an NMI on the patcher hits the site; the "        \
 	  "watchdog sees it", BRANCH)                                                           \
-	C(ack_count, "unsafe-ack-count", T_IPI_STORM,                                           \
+	C(ack_count, "unsafe-ack-count", T_IPI_STORM, INV,                                      \
 	  "unsafe-ack-count (counting IPIs, not generations) is caught under an IPI storm", BRANCH)
 
 struct control {
 	const char *protocol;
 	unsigned flags;
+	enum detector required;
 	enum site_role roles[TSITES_MAX];
 };
 
 static void control_test(void);
 
-#define CONTROL_TEST(nm, protocol, fl, purpose, ...) TEST_ROW(neg, nm, 2, 0, purpose, control_test),
-#define CONTROL_DATA(nm, protocol, fl, purpose, ...) { protocol, fl, { __VA_ARGS__ } },
+#define CONTROL_TEST(nm, protocol, fl, req, purpose, ...) \
+	TEST_ROW(neg, nm, 2, 0, purpose, control_test),
+#define CONTROL_DATA(nm, protocol, fl, req, purpose, ...) { protocol, fl, req, { __VA_ARGS__ } },
 
 DEFINE_TEST_TABLE(control_tests) = { CONTROLS(CONTROL_TEST) };
 static const struct control controls[] = { CONTROLS(CONTROL_DATA) };
@@ -103,10 +115,14 @@ static void control(const char *name, const struct control *c)
 	diag("%s under %s: %llu patches before it stopped, %llu spinner passes, %llu traps",
 	     name, c->protocol, (unsigned long long)r.patches, (unsigned long long)r.passes,
 	     (unsigned long long)r.traps);
-	if (!total)
-		return test_fail("the bug of %s went unseen in %llu patches", c->protocol,
-				 (unsigned long long)r.patches);
-	diag("%s caught by: %s", c->protocol, line);
+	if (total)
+		diag("%s caught by: %s", c->protocol, line);
+	if (!test_detections(c->required))
+		return test_fail("the bug of %s went unseen by the %s, the detector it requires, "
+				 "in %llu patches%s%s", c->protocol, detector_name(c->required),
+				 (unsigned long long)r.patches, total ? "; others fired: " : "",
+				 line);
+	diag("%s: required detector: the %s", name, detector_name(c->required));
 	test_pass();
 }
 
@@ -122,7 +138,7 @@ static void control_test(void)
 DEFINE_TEST(neg, trap_stray, 2, 0,
 	    "unsafe-stray-trap (a trap byte back in a site with no patch live) is caught by the trap handler")
 {
-	static const struct control c = { "unsafe-stray-trap", 0, { SITE_BRANCH } };
+	static const struct control c = { "unsafe-stray-trap", 0, DET_INVARIANT, { SITE_BRANCH } };
 	u64 n;
 
 	control("neg.trap_stray", &c);
@@ -141,7 +157,7 @@ DEFINE_TEST(neg, trap_stale, 2, 0,
 {
 	const struct patch_proto *saved = proto;
 	static const enum site_role roles[] = { SITE_BRANCH };
-	u64 n;
+	u64 n, stuck0 = patch_stats_stale_unresolved(), stuck;
 
 	t = (struct torture){ .name = "neg.trap_stale", .iters = test_iters(300) };
 	torture_add_sites(&t, roles, ARRAY_SIZE(roles));
@@ -158,5 +174,12 @@ DEFINE_TEST(neg, trap_stale, 2, 0,
 	     "(taken out of the run's totals)", (unsigned long long)n);
 	if (!n)
 		return test_fail("no simulated stale execution was reported as a platform defect");
+	/* A stale copy that outlives the re-execution must be resumed past,
+	 * not re-run for as long as it lives. */
+	stuck = patch_stats_stale_unresolved() - stuck0;
+	if (stuck)
+		return test_fail("%llu simulated stale traps were re-executed again instead of "
+				 "resumed past the site: a lasting stale copy would be re-run forever",
+				 (unsigned long long)stuck);
 	test_pass();
 }

@@ -28,6 +28,36 @@
 
 static trap_handler_t handlers[256];
 static u64 unexpected_irqs;
+static u8 entry_seen[256];		/* plain stores: a flag, not a count */
+static u64 entry_misaligned[256];
+
+/*
+ * The SysV ABI wants RSP + 8 16-byte aligned at a function's entry: with
+ * frame pointers, trap_dispatch's frame address (entry RSP - 8) is then a
+ * multiple of 16. Checked on every entry, counted only when wrong, so the
+ * hot #BP path pays a test and a plain store.
+ */
+static void note_entry_alignment(u64 vector, u64 frame_addr)
+{
+	entry_seen[vector & 0xff] = 1;
+	if (frame_addr & 15)
+		__atomic_fetch_add(&entry_misaligned[vector & 0xff], 1, __ATOMIC_RELAXED);
+}
+
+void trap_entry_align_reset(unsigned vector)
+{
+	WRITE_ONCE(entry_seen[vector & 0xff], 0);
+}
+
+bool trap_entry_align_seen(unsigned vector)
+{
+	return READ_ONCE(entry_seen[vector & 0xff]);
+}
+
+u64 trap_entry_misaligned(unsigned vector)
+{
+	return __atomic_load_n(&entry_misaligned[vector & 0xff], __ATOMIC_RELAXED);
+}
 
 static const char *const exception_names[32] = {
 	"#DE divide error", "#DB debug", "NMI", "#BP breakpoint",
@@ -242,6 +272,7 @@ void trap_dispatch(struct trap_frame *f)
 	struct cpu *c = this_cpu();
 	bool nmi = f->vector == VEC_NMI;
 
+	note_entry_alignment(f->vector, (u64)(uintptr_t)__builtin_frame_address(0));
 	c->trap_depth++;
 	if (nmi)
 		c->nmi_depth++;

@@ -212,6 +212,26 @@ deadline_watch() {
     done
 }
 
+# Tells the kernel how it was started (its runner= option, informational):
+# every replay line it prints is then "./run-qemu.sh <these> -- <options>".
+# The items are --name=value, comma-separated, so that no quoting is needed
+# on the command line of QEMU or of GRUB. A --qemu path the kernel could not
+# print back as it is (a character outside [A-Za-z0-9._/+-]) is left out.
+add_runner_option() {
+    local opt items
+    for opt in "${kernel_opts[@]}"; do
+        [[ $opt == runner=* ]] && return 0
+    done
+    items="--smp=$smp,--accel=$accel,--machine=$machine"
+    if [[ $qemu_choice =~ ^[A-Za-z0-9._/+-]+$ && ${#qemu_choice} -lt 160 ]]; then
+        items+=",--qemu=$qemu_choice"
+    fi
+    [[ $boot == kernel ]] || items+=",--boot=$boot"
+    [[ $firmware == bios ]] || items+=",--firmware=$firmware"
+    ((mem == 128)) || items+=",--mem=$mem"
+    kernel_opts+=("runner=$items")
+}
+
 # Opens the device read-write without creating it: bash's <> would make
 # an empty regular file where there is no device (and then QEMU says "kvm
 # version too old").
@@ -497,6 +517,7 @@ main() {
     resolve_qemu
     resolve_accel
     echo "$ME: QEMU $qemu_version ($qemu_bin), accel $accel, -cpu $cpu_model, machine $machine, $smp CPUs" >&2
+    add_runner_option
     prepare_build
     local status=0
     boot_and_wait || status=$?

@@ -292,6 +292,7 @@ static void run_one(const struct test *t, unsigned cpus_online)
 	current = t;
 	status = TEST_NONE;
 	skip_reason[0] = '\0';
+	failure_reports_reset();
 	diag("%s: %s", t->name, t->purpose);
 	start = timestamp();
 	if (t->flags & TEST_BENCH && !opts.bench)

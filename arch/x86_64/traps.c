@@ -22,6 +22,7 @@
 #include "kernel/percpu.h"
 #include "kernel/printk.h"
 #include "kernel/symbols.h"
+#include "kernel/test.h"
 
 #define BACKTRACE_MAX 16
 #define TRAP_DEPTH_MAX 16	/* deeper nesting means a trap storm loop */
@@ -171,12 +172,22 @@ void trap_report(const struct trap_frame *f, const char *why)
 {
 	struct cpu *c = this_cpu();
 	const char *test = test_current_name();
-	char err[160];
+	char err[160], sym[96];
+	bool full = failure_begin(c->id, f->rip);
 
 	decode_error(f, err, sizeof(err));
 	diag("%s: %s (vector %llu) on CPU %d in %s%s",
 	     why, trap_name(f->vector), (unsigned long long)f->vector, c->id,
 	     test ? "test " : "", test ? test : "no test");
+	if (!full) {
+		/* Rate-limited: the test's first report was in full. */
+		symbolize(f->rip, sym, sizeof(sym));
+		diag("  RIP %016llx (%s) RSP %016llx, error code %#llx",
+		     (unsigned long long)f->rip, sym, (unsigned long long)f->rsp,
+		     (unsigned long long)f->error_code);
+		failure_context(c->id, f->rip);
+		return;
+	}
 	diag("  error code %#llx%s%s", (unsigned long long)f->error_code,
 	     err[0] ? ": " : "", err);
 	diag("  RIP %016llx CS %04llx RFLAGS %016llx RSP %016llx SS %04llx",
@@ -201,6 +212,7 @@ void trap_report(const struct trap_frame *f, const char *why)
 	diag("  trap depth %u, NMI depth %u", c->trap_depth, c->nmi_depth);
 	report_code_bytes(f->rip);
 	report_backtrace(f->rip, f->rbp);
+	failure_context(c->id, f->rip);
 }
 
 /* A fault inside fault_try(): record it and resume at the try point. */

@@ -224,7 +224,14 @@ const char *options_replay(void)
 		} else if (descs[i].kind == OPT_FLAG) {
 			ksnprintf(one, sizeof(one), "%s", descs[i].name);
 		} else {
-			ksnprintf(one, sizeof(one), "%s=%s", descs[i].name, vals[i].str);
+			/* A glob is quoted so that the shell passes it on as it is. */
+			bool glob = false;
+
+			for (const char *c = vals[i].str; *c; c++)
+				glob |= strchr("*?[]!", *c) != NULL;
+
+			ksnprintf(one, sizeof(one), "%s%s=%s%s", glob ? "'" : "", descs[i].name,
+				  vals[i].str, glob ? "'" : "");
 		}
 		n += ksnprintf(line + n, n < sizeof(line) ? sizeof(line) - n : 0, " %s", one);
 	}

@@ -55,8 +55,10 @@ Boot poketorture in QEMU, show its serial console, exit with its verdict.
                    (default system)
   --timeout S      kill QEMU after S seconds (default: derived from the run:
                    300 + N^2 x 8 ms for N CPUs to boot (300 s at 4, 963 s
-                   at 288), then, from the kernel's "# budget: ... at most
-                   B s" line on, B + 60 s + N^2 x 4 ms; none with --gdb)
+                   at 288), then from the kernel's "# budget: ..., at most
+                   B s, at most P s per test" line, at most B + X in all
+                   and P + X from one test result to the next, X = 60 s +
+                   N^2 x 4 ms; none with --gdb)
   --gdb            start halted with a gdb stub on localhost:1234
   --log FILE       also write the serial console to FILE
   -h, --help       this text
@@ -183,26 +185,39 @@ now_s() {
 }
 
 # The derived timeout (--timeout not given): the boot allowance until the
-# kernel prints "# budget: N tests, at most B s" (kernel/test.c: the sum of
-# the selected tests' budgets, each ended by the watchdog at its budget),
-# then B plus slack from that line on. A wedged test is the watchdog's to
-# end; this only catches a kernel that stopped altogether. On expiry the
-# seconds run are left in $timeout_mark and QEMU is killed.
+# kernel prints "# budget: T tests, at most B s, at most P s per test"
+# (kernel/test.c: the watchdog ends each test at its budget), then the
+# earlier of B plus slack from that line and P plus slack from the last
+# test result: a run whose tests wedge one after another still reaches its
+# verdict, and a kernel that stopped altogether is found one test's budget
+# after its last sign of life. On expiry the seconds run are left in
+# $timeout_mark and QEMU is killed.
 deadline_watch() {
-    local pid=$1 start deadline budget="" line
+    local pid=$1 start now deadline total="" per="" line results=0 n slack
+    slack=$(budget_slack "$smp")
     start=$(now_s)
     deadline=$((start + timeout))
     while kill -0 "$pid" 2>/dev/null; do
-        if [[ -z $budget ]]; then
-            line=$(tr -d '\r' <"$serial_log" | grep -a -m1 -E '^# budget: [0-9]+ tests, at most [0-9]+ s' || true)
+        now=$(now_s)
+        if [[ -z $total ]]; then
+            line=$(tr -d '\r' <"$serial_log" | grep -a -m1 -E '^# budget: [0-9]+ tests, at most [0-9]+ s, at most [0-9]+ s per test' || true)
             if [[ -n $line ]]; then
-                budget=$(sed -E 's/.*at most ([0-9]+) s.*/\1/' <<<"$line")
-                deadline=$(($(now_s) + budget + $(budget_slack "$smp")))
-                echo "$ME: timeout: the kernel's budget $budget s + $(budget_slack "$smp") s from now ($((deadline - start)) s in all)" >&2
+                total=$(sed -E 's/.*tests, at most ([0-9]+) s,.*/\1/' <<<"$line")
+                per=$(sed -E 's/.*, at most ([0-9]+) s per test.*/\1/' <<<"$line")
+                total=$((now + total + slack))
+                deadline=$((now + per + slack))
+                echo "$ME: timeout: the kernel's budget, at most $((total - start)) s in all and $((per + slack)) s from one test result to the next" >&2
             fi
+        else
+            n=$(grep -acE '^(not )?ok [0-9]+ ' "$serial_log" || true)
+            if ((n != results)); then
+                results=$n
+                deadline=$((now + per + slack))
+            fi
+            ((deadline <= total)) || deadline=$total
         fi
-        if (($(now_s) >= deadline)); then
-            echo "$(($(now_s) - start))" >"$timeout_mark"
+        if ((now >= deadline)); then
+            echo "$((now - start))" >"$timeout_mark"
             kill -TERM "$pid" 2>/dev/null
             sleep 5
             kill -KILL "$pid" 2>/dev/null

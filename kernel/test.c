@@ -275,14 +275,21 @@ static bool will_run(const struct test *t, unsigned cpus_online)
  */
 #define TEST_UNWIND_SLACK_MS (10 * 1000)
 
-static u64 total_budget_ms(const struct test **list, unsigned n, unsigned cpus_online)
+static void print_budget(const struct test **list, unsigned n, unsigned cpus_online)
 {
-	u64 ms = 0;
+	u64 total = 0, most = 0;
 
-	for (unsigned i = 0; i < n; i++)
-		if (will_run(list[i], cpus_online))
-			ms += test_budget(list[i], cpus_online) + TEST_UNWIND_SLACK_MS;
-	return ms;
+	for (unsigned i = 0; i < n; i++) {
+		u64 ms;
+
+		if (!will_run(list[i], cpus_online))
+			continue;
+		ms = test_budget(list[i], cpus_online) + TEST_UNWIND_SLACK_MS;
+		total += ms;
+		most = MAX(most, ms);
+	}
+	diag("budget: %u tests, at most %llu s, at most %llu s per test", n,
+	     (unsigned long long)(total + 999) / 1000, (unsigned long long)(most + 999) / 1000);
 }
 
 static void run_one(const struct test *t, unsigned cpus_online)
@@ -350,8 +357,7 @@ bool test_run_all(unsigned cpus_online)
 	run_count = n;
 	for (unsigned i = 0; i < n; i++)
 		timed_selected += !!(list[i]->flags & TEST_TIMED);
-	diag("budget: %u tests, at most %llu s", n,
-	     (unsigned long long)(total_budget_ms(list, n, cpus_online) + 999) / 1000);
+	print_budget(list, n, cpus_online);
 	tap_plan(&tap, n);
 	for (run_next = 0; run_next < n;) {
 		const struct test *t = list[run_next++];

@@ -36,11 +36,12 @@ static u64 entry_misaligned[256];
  * The SysV ABI wants RSP + 8 16-byte aligned at a function's entry: with
  * frame pointers, trap_dispatch's frame address (entry RSP - 8) is then a
  * multiple of 16. Checked on every entry, counted only when wrong, so the
- * hot #BP path pays a test and a plain store.
+ * hot #BP path pays two tests.
  */
 static void note_entry_alignment(u64 vector, u64 frame_addr)
 {
-	entry_seen[vector & 0xff] = 1;
+	if (!READ_ONCE(entry_seen[vector & 0xff]))	/* no write, so no cache-line bouncing */
+		WRITE_ONCE(entry_seen[vector & 0xff], 1);
 	if (frame_addr & 15)
 		__atomic_fetch_add(&entry_misaligned[vector & 0xff], 1, __ATOMIC_RELAXED);
 }

@@ -25,11 +25,11 @@ KERNEL_DIR=${POKETORTURE_KERNEL_DIR:-}
 
 # Options, with their defaults.
 smp=4 mem=128 accel=auto boot=kernel firmware=bios machine=pc qemu_choice=system
-timeout=0 timeout_given=0 gdb=0 log=""
+timeout=0 timeout_given=0 timeout_derived=0 gdb=0 log=""
 kernel_opts=()
 
 # Filled while running; cleanup() looks at them.
-tmp_files=() qemu_pid="" tail_pid=""
+tmp_files=() qemu_pid="" tail_pid="" watch_pid="" timeout_mark=""
 qemu_bin="" qemu_version="" cpu_model=""
 
 usage() {
@@ -53,8 +53,12 @@ Boot poketorture in QEMU, show its serial console, exit with its verdict.
                    into .cache/ by tests/tools/qemu10.sh, beside the
                    system's), or the path of a qemu-system-x86_64 binary
                    (default system)
-  --timeout S      kill QEMU after S seconds (default 300 + N^2 x 8 ms for
-                   N CPUs: 300 s at 4, 963 s at 288; none with --gdb)
+  --timeout S      kill QEMU after S seconds (default: derived from the run:
+                   300 + N^2 x 8 ms for N CPUs to boot (300 s at 4, 963 s
+                   at 288), then from the kernel's "# budget: ..., at most
+                   B s, at most P s per test" line, at most B + X in all
+                   and P + X from one test result to the next, X = 60 s +
+                   N^2 x 4 ms; none with --gdb)
   --gdb            start halted with a gdb stub on localhost:1234
   --log FILE       also write the serial console to FILE
   -h, --help       this text
@@ -90,6 +94,7 @@ die_usage() {
 cleanup() {
     [[ -z $qemu_pid ]] || kill "$qemu_pid" 2>/dev/null || true
     [[ -z $tail_pid ]] || kill "$tail_pid" 2>/dev/null || true
+    [[ -z $watch_pid ]] || kill "$watch_pid" 2>/dev/null || true
     ((${#tmp_files[@]} == 0)) || rm -rf "${tmp_files[@]}"
 }
 
@@ -155,6 +160,7 @@ parse_args() {
         timeout=0
     elif ((!timeout_given)); then
         timeout=$(default_timeout "$smp")
+        timeout_derived=1
     fi
 }
 
@@ -165,6 +171,80 @@ parse_args() {
 default_timeout() {
     local n=$1
     echo $((300 + n * n * 8 / 1000))
+}
+
+# After the kernel's budget line: the time left for its last words (the
+# run's totals, the final line) and QEMU's exit.
+budget_slack() {
+    local n=$1
+    echo $((60 + n * n * 4 / 1000))
+}
+
+now_s() {
+    printf '%(%s)T' -1
+}
+
+# The derived timeout (--timeout not given): the boot allowance until the
+# kernel prints "# budget: T tests, at most B s, at most P s per test"
+# (kernel/test.c: the watchdog ends each test at its budget), then the
+# earlier of B plus slack from that line and P plus slack from the last
+# test result: a run whose tests wedge one after another still reaches its
+# verdict, and a kernel that stopped altogether is found one test's budget
+# after its last sign of life. On expiry the seconds run are left in
+# $timeout_mark and QEMU is killed.
+deadline_watch() {
+    local pid=$1 start now deadline total="" per="" line results=0 n slack
+    slack=$(budget_slack "$smp")
+    start=$(now_s)
+    deadline=$((start + timeout))
+    while kill -0 "$pid" 2>/dev/null; do
+        now=$(now_s)
+        if [[ -z $total ]]; then
+            line=$(tr -d '\r' <"$serial_log" | grep -a -m1 -E '^# budget: [0-9]+ tests, at most [0-9]+ s, at most [0-9]+ s per test' || true)
+            if [[ -n $line ]]; then
+                total=$(sed -E 's/.*tests, at most ([0-9]+) s,.*/\1/' <<<"$line")
+                per=$(sed -E 's/.*, at most ([0-9]+) s per test.*/\1/' <<<"$line")
+                total=$((now + total + slack))
+                deadline=$((now + per + slack))
+                echo "$ME: timeout: the kernel's budget, at most $((total - start)) s in all and $((per + slack)) s from one test result to the next" >&2
+            fi
+        else
+            n=$(grep -acE '^(not )?ok [0-9]+ ' "$serial_log" || true)
+            if ((n != results)); then
+                results=$n
+                deadline=$((now + per + slack))
+            fi
+            ((deadline <= total)) || deadline=$total
+        fi
+        if ((now >= deadline)); then
+            echo "$((now - start))" >"$timeout_mark"
+            kill -TERM "$pid" 2>/dev/null
+            sleep 5
+            kill -KILL "$pid" 2>/dev/null
+            return 0
+        fi
+        sleep 1
+    done
+}
+
+# Tells the kernel how it was started (its runner= option, informational):
+# every replay line it prints is then "./run-qemu.sh <these> -- <options>".
+# The items are --name=value, comma-separated, so that no quoting is needed
+# on the command line of QEMU or of GRUB. A --qemu path the kernel could not
+# print back as it is (a character outside [A-Za-z0-9._/+-]) is left out.
+add_runner_option() {
+    local opt items
+    for opt in "${kernel_opts[@]}"; do
+        [[ $opt == runner=* ]] && return 0
+    done
+    items="--smp=$smp,--accel=$accel,--machine=$machine"
+    if [[ $qemu_choice =~ ^[A-Za-z0-9._/+-]+$ && ${#qemu_choice} -lt 160 ]]; then
+        items+=",--qemu=$qemu_choice"
+    fi
+    [[ $boot == kernel ]] || items+=",--boot=$boot"
+    [[ $firmware == bios ]] || items+=",--firmware=$firmware"
+    ((mem == 128)) || items+=",--mem=$mem"
+    kernel_opts+=("runner=$items")
 }
 
 # Opens the device read-write without creating it: bash's <> would make
@@ -323,7 +403,7 @@ build_qemu_args() {
 # lacks); tail streams that file to stdout until QEMU is gone.
 run_qemu() {
     local -a cmd=("${qemu_args[@]}")
-    ((timeout > 0)) && cmd=(timeout -k 5 "$timeout" "${cmd[@]}")
+    ((timeout > 0 && !timeout_derived)) && cmd=(timeout -k 5 "$timeout" "${cmd[@]}")
     : >"$serial_log"
     # QEMU's own messages are shown after it exits, so they come before the
     # reason line; "terminating on signal" only repeats what the reason says.
@@ -331,6 +411,10 @@ run_qemu() {
     tmp_files+=("$qemu_err")
     "${cmd[@]}" </dev/null 2>"$qemu_err" &
     qemu_pid=$!
+    if ((timeout > 0 && timeout_derived)); then
+        deadline_watch "$qemu_pid" &
+        watch_pid=$!
+    fi
     tail -n +1 -s 0.2 --pid="$qemu_pid" -f "$serial_log" &
     tail_pid=$!
     local status=0
@@ -338,6 +422,11 @@ run_qemu() {
     qemu_pid=""
     wait "$tail_pid" || true
     tail_pid=""
+    if [[ -n $watch_pid ]]; then
+        kill "$watch_pid" 2>/dev/null || true
+        wait "$watch_pid" 2>/dev/null || true
+        watch_pid=""
+    fi
     qemu_messages >&2 || true
     return "$status"
 }
@@ -401,6 +490,9 @@ verdict() {
     if ((timeout > 0 && (status == 124 || status == 137))); then
         die 2 "timeout: no verdict after ${timeout} s, QEMU killed"
     fi
+    if [[ -s $timeout_mark ]]; then
+        die 2 "timeout: no verdict after $(cat "$timeout_mark") s (the derived timeout), QEMU killed"
+    fi
     [[ $final =~ $FINAL_RE ]] || final=""
     case $status in
         1)
@@ -434,10 +526,13 @@ main() {
         tmp_files+=("$serial_log")
     fi
 
+    timeout_mark=$(mktemp "${TMPDIR:-/tmp}/poketorture-timeout.XXXXXX")
+    tmp_files+=("$timeout_mark")
     prepare_kernel
     resolve_qemu
     resolve_accel
     echo "$ME: QEMU $qemu_version ($qemu_bin), accel $accel, -cpu $cpu_model, machine $machine, $smp CPUs" >&2
+    add_runner_option
     prepare_build
     local status=0
     boot_and_wait || status=$?

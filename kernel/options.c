@@ -13,11 +13,12 @@ struct options opts;
 
 static const char *check_tests(const char *value);
 static const char *check_protocol(const char *value);
+static const char *check_runner(const char *value);
 
 #define DEFAULT_DELAY_HI 2000	/* ns: widens windows, costs little */
 
 enum { O_TESTS, O_PROTOCOL, O_SEED, O_ITERS, O_SECONDS, O_CPUS, O_ARCH, O_DELAY, O_SPIN, O_BENCH,
-       O_VERBOSE, O_REBOOT, O_COUNT };
+       O_VERBOSE, O_REBOOT, O_RUNNER, O_COUNT };
 
 static const char *const spin_modes[] = { "pause", "tight", NULL };
 
@@ -42,6 +43,10 @@ static const struct opt_desc descs[O_COUNT] = {
 	[O_VERBOSE] = { "verbose", OPT_FLAG, .help = "more diagnostics" },
 	[O_REBOOT] = { "reboot", OPT_UINT, 0, 3600,
 		       .help = "real hardware: reboot N seconds after the verdict" },
+	[O_RUNNER] = { "runner", OPT_STRING, .check = check_runner,
+		       .accepted = "run-qemu.sh's arguments as --name=value items separated by commas "
+				   "(--smp, --accel, --machine, --qemu, --boot, --firmware, --mem)",
+		       .help = "informational: how run-qemu.sh started this run, for the replay line" },
 };
 
 static struct opt_val vals[O_COUNT];
@@ -89,6 +94,51 @@ static const char *check_protocol(const char *value)
 	return check_reason;
 }
 
+static bool runner_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       strchr("._/+-", c);
+}
+
+/* One "--name=value" item of runner=, of len bytes at p. */
+static const char *check_runner_item(const char *p, size_t len)
+{
+	static const char *const names[] = { "smp", "accel", "machine", "qemu", "boot",
+					     "firmware", "mem", NULL };
+	const char *eq = memchr(p, '=', len);
+	size_t nlen = eq ? (size_t)(eq - p) : 0;
+
+	if (len < 3 || p[0] != '-' || p[1] != '-' || !eq || eq + 1 == p + len)
+		return "each item is --name=value";
+	for (const char *c = eq + 1; c < p + len; c++)
+		if (!runner_char(*c))
+			return "a value has a character other than letters, digits and ._/+-";
+	for (unsigned i = 0; names[i]; i++)
+		if (nlen - 2 == strlen(names[i]) && !memcmp(p + 2, names[i], nlen - 2))
+			return NULL;
+	return "not a run-qemu.sh argument that selects the machine";
+}
+
+/* runner= is run-qemu.sh's word about itself: the kernel only checks that
+ * it can be pasted back into a shell as it is (docs/design.md §9). */
+static const char *check_runner(const char *value)
+{
+	const char *p = value;
+
+	while (*p) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		const char *why = check_runner_item(p, len);
+
+		if (why) {
+			ksnprintf(check_reason, sizeof(check_reason), "'%.*s': %s", (int)len, p, why);
+			return check_reason;
+		}
+		p += len + (end ? 1 : 0);
+	}
+	return NULL;
+}
+
 int options_parse(const char *cmdline, char *err, size_t errlen)
 {
 	if (cmdline_parse(cmdline, descs, O_COUNT, vals, err, errlen))
@@ -131,7 +181,8 @@ void options_print(void)
 				  i == O_ARCH ? arch_option_choices[0] :
 				  i == O_PROTOCOL ? "int3" :
 				  i == O_DELAY ? "0-2000" :
-				  i == O_SPIN ? "pause" : "(per test)");
+				  i == O_SPIN ? "pause" :
+				  i == O_RUNNER ? "(not given)" : "(per test)");
 		else
 			opt_format(&descs[i], &vals[i], one, sizeof(one));
 		n += ksnprintf(line + n, n < sizeof(line) ? sizeof(line) - n : 0,
@@ -140,27 +191,49 @@ void options_print(void)
 	diag("options: %s", line);
 	diag("seed: %llu (%s; replay with seed=%llu)", (unsigned long long)opts.seed,
 	     opts.seed_given ? "given" : "random", (unsigned long long)opts.seed);
+	diag("replay: %s", options_replay());
 }
 
+/*
+ * "./run-qemu.sh <runner's items, space-separated> -- <options>": the
+ * kernel options as given (runner= left out: run-qemu.sh adds it again)
+ * plus the seed. Without runner= (another loader) only the options are
+ * known, and the line says so.
+ */
 const char *options_replay(void)
 {
 	static char line[1024];
-	size_t n = 0;
+	size_t n;
 
+	if (vals[O_RUNNER].set) {
+		n = ksnprintf(line, sizeof(line), "./run-qemu.sh ");
+		for (const char *c = vals[O_RUNNER].str; *c && n < sizeof(line) - 1; c++)
+			line[n++] = *c == ',' ? ' ' : *c;
+		line[n] = '\0';
+		n += ksnprintf(line + n, n < sizeof(line) ? sizeof(line) - n : 0, " --");
+	} else {
+		n = ksnprintf(line, sizeof(line), "(runner unknown) kernel options:");
+	}
 	for (unsigned i = 0; i < O_COUNT; i++) {
 		char one[OPT_STR_MAX + 32];
 
 		if (i == O_SEED) {
 			ksnprintf(one, sizeof(one), "seed=%llu", (unsigned long long)opts.seed);
-		} else if (!vals[i].set) {
+		} else if (!vals[i].set || i == O_RUNNER) {
 			continue;
 		} else if (descs[i].kind == OPT_FLAG) {
 			ksnprintf(one, sizeof(one), "%s", descs[i].name);
 		} else {
-			ksnprintf(one, sizeof(one), "%s=%s", descs[i].name, vals[i].str);
+			/* A glob is quoted so that the shell passes it on as it is. */
+			bool glob = false;
+
+			for (const char *c = vals[i].str; *c; c++)
+				glob |= strchr("*?[]!", *c) != NULL;
+
+			ksnprintf(one, sizeof(one), "%s%s=%s%s", glob ? "'" : "", descs[i].name,
+				  vals[i].str, glob ? "'" : "");
 		}
-		n += ksnprintf(line + n, n < sizeof(line) ? sizeof(line) - n : 0, "%s%s",
-			       n ? " " : "", one);
+		n += ksnprintf(line + n, n < sizeof(line) ? sizeof(line) - n : 0, " %s", one);
 	}
 	return line;
 }

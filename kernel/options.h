@@ -30,7 +30,8 @@ extern struct options opts;
 int options_parse(const char *cmdline, char *err, size_t errlen);
 /* The banner's "# options:" line: every option with its value. */
 void options_print(void);
-/* The options that replay this run: as given, plus the seed. */
+/* The command that replays this run: run-qemu.sh with the arguments
+ * runner= named, then the kernel options as given, plus the seed. */
 const char *options_replay(void);
 static inline u64 opts_seed(void)
 {

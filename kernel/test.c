@@ -259,6 +259,39 @@ static u64 test_budget(const struct test *t, unsigned cpus_online)
 	return (t->flags & TEST_BENCH ? 600 * 1000 : 60 * 1000) + per_cpus;
 }
 
+/* Whether t runs at all, or is skipped before it starts. */
+static bool will_run(const struct test *t, unsigned cpus_online)
+{
+	return !(t->flags & TEST_BENCH && !opts.bench) && cpus_online >= t->min_cpus;
+}
+
+/*
+ * The most the selected tests can take when every one of them hangs: each
+ * is ended by the watchdog at its budget, plus the unwinding (an NMI
+ * answered within WATCHDOG_NMI_ANSWER_MS, or an INIT + SIPI restart, and
+ * the report through the serial port). Printed before the first test so
+ * that run-qemu.sh can set its own last-resort timeout from it (README,
+ * "Output").
+ */
+#define TEST_UNWIND_SLACK_MS (10 * 1000)
+
+static void print_budget(const struct test **list, unsigned n, unsigned cpus_online)
+{
+	u64 total = 0, most = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		u64 ms;
+
+		if (!will_run(list[i], cpus_online))
+			continue;
+		ms = test_budget(list[i], cpus_online) + TEST_UNWIND_SLACK_MS;
+		total += ms;
+		most = MAX(most, ms);
+	}
+	diag("budget: %u tests, at most %llu s, at most %llu s per test", n,
+	     (unsigned long long)(total + 999) / 1000, (unsigned long long)(most + 999) / 1000);
+}
+
 static void run_one(const struct test *t, unsigned cpus_online)
 {
 	u64 start;
@@ -266,6 +299,7 @@ static void run_one(const struct test *t, unsigned cpus_online)
 	current = t;
 	status = TEST_NONE;
 	skip_reason[0] = '\0';
+	failure_reports_reset();
 	diag("%s: %s", t->name, t->purpose);
 	start = timestamp();
 	if (t->flags & TEST_BENCH && !opts.bench)
@@ -312,16 +346,24 @@ static unsigned sorted_selection(const struct test **out)
 	return n;
 }
 
+static const struct test *run_list[TESTS_MAX];
+static unsigned run_count, run_next;	/* run_next: the first not yet run */
+
 bool test_run_all(unsigned cpus_online)
 {
-	static const struct test *list[TESTS_MAX];
+	const struct test **list = run_list;
 	unsigned n = sorted_selection(list);
 
+	run_count = n;
 	for (unsigned i = 0; i < n; i++)
 		timed_selected += !!(list[i]->flags & TEST_TIMED);
+	print_budget(list, n, cpus_online);
 	tap_plan(&tap, n);
-	for (unsigned i = 0; i < n; i++)
-		run_one(list[i], cpus_online);
+	for (run_next = 0; run_next < n;) {
+		const struct test *t = list[run_next++];
+
+		run_one(t, cpus_online);
+	}
 	patch_stats_total();
 	tap_final(&tap);
 	tap_open = false;
@@ -342,6 +384,14 @@ void test_panic_close(void)
 		current = NULL;
 	} else {
 		tap.failed++;	/* the run itself failed */
+	}
+	/* Every selected test still gets its line, so that a run that ends
+	 * here says which tests it could not run. */
+	while (run_next < run_count) {
+		const struct test *t = run_list[run_next++];
+
+		diag("%s: not run: the run ended in a panic", t->name);
+		tap_result(&tap, t->name, TEST_ERROR, NULL);
 	}
 	tap_final(&tap);
 }

@@ -54,6 +54,16 @@ bool test_expecting_detection(void);
 u64 test_detections(enum detector d);
 const char *detector_name(enum detector d);
 
+/* A failure report (kernel/report.c): failure_begin() first, which logs
+ * the failure as a "note cpu ip" event in the trail and says whether this
+ * is the test's first report (to be printed in full); then the report's
+ * own lines; then failure_context(): test, protocol, step, the site's
+ * bytes, the event trail, the replay line, or after the first report of a
+ * test only a count. The runner resets the count before each test. */
+bool failure_begin(int cpu, u64 ip);
+void failure_context(int cpu, u64 ip);
+void failure_reports_reset(void);
+
 /* Fails the test (with file and line) when cond is false; returns cond. */
 #define test_check(cond, fmt, ...)                                            \
 	({                                                                    \

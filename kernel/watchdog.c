@@ -145,14 +145,17 @@ static void restart(struct cpu *t)
 	bool expected = READ_ONCE(expected_cpu) == t->id;
 	int err;
 
+	failure_begin(t->id, 0);
+	diag("WATCHDOG: CPU %d did not answer the NMI within %d ms", t->id,
+	     WATCHDOG_NMI_ANSWER_MS);
+	failure_context(t->id, 0);
 	if (t->id == 0) {
 		/* The test runner cannot be restarted: the run would be lost
 		 * without a verdict. End it here, with the report above. */
 		panic("watchdog: the test runner (CPU 0) is stuck and cannot be unwound");
 	}
 
-	diag("WATCHDOG: CPU %d did not answer the NMI within %d ms; INIT + SIPI",
-	     t->id, WATCHDOG_NMI_ANSWER_MS);
+	diag("WATCHDOG: CPU %d: INIT + SIPI", t->id);
 	/* In a negative control every catch is the detection it waits for;
 	 * elsewhere only an unexpected one is a failure. */
 	if (!expected || test_expecting_detection())

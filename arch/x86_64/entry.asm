@@ -4,21 +4,27 @@
 ; address first:
 ;   r15 r14 r13 r12 r11 r10 r9 r8 rbp rdi rsi rdx rcx rbx rax
 ;   vector error_code                 (0 when the CPU pushes none)
-;   rip cs rflags rsp ss              (pushed by the CPU, SDM vol. 3A 6.14.1)
-; and calls trap_dispatch(frame) with RSP 16-byte aligned (SysV ABI). In
-; 64-bit mode the CPU aligns RSP down to 16 bytes before pushing its frame,
-; so the alignment holds whatever the interrupted RSP was: 5 + 1 + 1 + 15
-; quadwords = 176 bytes, a multiple of 16.
+;   rip cs rflags rsp ss              (pushed by the CPU, SDM vol. 3A 6.14.2)
+; and calls trap_dispatch(frame) with RSP 16-byte aligned, as the SysV ABI
+; requires at a call (so RSP + 8 is aligned at trap_dispatch's entry). In
+; 64-bit mode the CPU aligns RSP down to 16 bytes before pushing its frame
+; (SDM vol. 3A 6.14.2, "64-Bit Mode Stack Frame"), so the alignment holds
+; whatever the interrupted RSP was: 5 + 2 + 15 + 2 quadwords (CPU frame,
+; vector and error code, registers, frame-pointer record) = 192 bytes, a
+; multiple of 16. boot.entry_align checks it for every vector class.
 ;
 ; #BP (vector 3) and #UD (vector 6, the trap-first protocol's trap) get a
-; 16-byte gap. The CPU's frame lies directly below the
-; interrupted RSP, so a #BP handler that emulates a CALL by pushing a return
-; address at [interrupted RSP - 8] would overwrite the saved SS. The stub
-; moves the CPU frame 16 bytes down first; the old frame, just below the
-; interrupted RSP, is then dead space the handler may write into, and IRET
-; reloads RSP from the (possibly adjusted) frame. 16, not 8, keeps the
-; alignment argument above true. Each copy is a PUSH, so an NMI arriving in
-; the middle only ever writes below the live data.
+; gap. The CPU's frame lies directly below the interrupted RSP, so a #BP
+; handler that emulates a CALL by pushing a return address at
+; [interrupted RSP - 8] would overwrite the saved SS. The stub moves the
+; CPU frame BP_GAP = 48 bytes down first; the old frame, just below the
+; interrupted RSP, is then dead space (40 bytes plus 8) the handler may
+; write into, and IRET reloads RSP from the (possibly adjusted) frame.
+; The move must be a multiple of 16 to keep the alignment above, and at
+; least the frame's 40 bytes for the copy to land below the old frame: 48
+; (the push-copy below moves by 40 plus its initial SUB). Each copy
+; is a PUSH, so an NMI arriving in the middle only ever writes below the
+; live data.
 ;
 ; Vectors with a CPU error code (SDM vol. 3A table 6-1): 8, 10-14, 17, 21,
 ; 29, 30.
@@ -28,7 +34,7 @@ global trap_stubs
 global trap_return
 global bp_entry_gap_enabled
 
-BP_GAP	equ 16
+BP_GAP	equ 48		; a multiple of 16: see above
 
 section .data
 ; Cleared only by the unsafe-no-gap negative control.
@@ -59,18 +65,18 @@ stub_%1:
 %assign v v+1
 %endrep
 
-; GAP_STUB vector: the CPU frame moved 16 bytes down (see above).
+; GAP_STUB vector: the CPU frame moved BP_GAP bytes down (see above).
 %macro GAP_STUB 1
 	cmp byte [rel bp_entry_gap_enabled], 0
 	je %%no_gap
-	sub rsp, BP_GAP
-	; Copy SS, RSP, RFLAGS, CS, RIP (in that order) 16 bytes lower: each
-	; push reads [rsp + 48] before decrementing RSP by 8.
-	push qword [rsp + BP_GAP + 32]
-	push qword [rsp + BP_GAP + 32]
-	push qword [rsp + BP_GAP + 32]
-	push qword [rsp + BP_GAP + 32]
-	push qword [rsp + BP_GAP + 32]
+	sub rsp, BP_GAP - 40
+	; Copy SS, RSP, RFLAGS, CS, RIP (in that order) BP_GAP bytes lower:
+	; each push reads [rsp + BP_GAP - 8] before decrementing RSP by 8.
+	push qword [rsp + BP_GAP - 8]
+	push qword [rsp + BP_GAP - 8]
+	push qword [rsp + BP_GAP - 8]
+	push qword [rsp + BP_GAP - 8]
+	push qword [rsp + BP_GAP - 8]
 %%no_gap:
 	push qword 0
 	push qword %1

@@ -22,12 +22,44 @@
 #include "kernel/percpu.h"
 #include "kernel/printk.h"
 #include "kernel/symbols.h"
+#include "kernel/test.h"
 
 #define BACKTRACE_MAX 16
 #define TRAP_DEPTH_MAX 16	/* deeper nesting means a trap storm loop */
 
 static trap_handler_t handlers[256];
 static u64 unexpected_irqs;
+static u8 entry_seen[256];		/* plain stores: a flag, not a count */
+static u64 entry_misaligned[256];
+
+/*
+ * The SysV ABI wants RSP + 8 16-byte aligned at a function's entry: with
+ * frame pointers, trap_dispatch's frame address (entry RSP - 8) is then a
+ * multiple of 16. Checked on every entry, counted only when wrong, so the
+ * hot #BP path pays two tests.
+ */
+static void note_entry_alignment(u64 vector, u64 frame_addr)
+{
+	if (!READ_ONCE(entry_seen[vector & 0xff]))	/* no write, so no cache-line bouncing */
+		WRITE_ONCE(entry_seen[vector & 0xff], 1);
+	if (frame_addr & 15)
+		__atomic_fetch_add(&entry_misaligned[vector & 0xff], 1, __ATOMIC_RELAXED);
+}
+
+void trap_entry_align_reset(unsigned vector)
+{
+	WRITE_ONCE(entry_seen[vector & 0xff], 0);
+}
+
+bool trap_entry_align_seen(unsigned vector)
+{
+	return READ_ONCE(entry_seen[vector & 0xff]);
+}
+
+u64 trap_entry_misaligned(unsigned vector)
+{
+	return __atomic_load_n(&entry_misaligned[vector & 0xff], __ATOMIC_RELAXED);
+}
 
 static const char *const exception_names[32] = {
 	"#DE divide error", "#DB debug", "NMI", "#BP breakpoint",
@@ -141,12 +173,22 @@ void trap_report(const struct trap_frame *f, const char *why)
 {
 	struct cpu *c = this_cpu();
 	const char *test = test_current_name();
-	char err[160];
+	char err[160], sym[96];
+	bool full = failure_begin(c->id, f->rip);
 
 	decode_error(f, err, sizeof(err));
 	diag("%s: %s (vector %llu) on CPU %d in %s%s",
 	     why, trap_name(f->vector), (unsigned long long)f->vector, c->id,
 	     test ? "test " : "", test ? test : "no test");
+	if (!full) {
+		/* Rate-limited: the test's first report was in full. */
+		symbolize(f->rip, sym, sizeof(sym));
+		diag("  RIP %016llx (%s) RSP %016llx, error code %#llx",
+		     (unsigned long long)f->rip, sym, (unsigned long long)f->rsp,
+		     (unsigned long long)f->error_code);
+		failure_context(c->id, f->rip);
+		return;
+	}
 	diag("  error code %#llx%s%s", (unsigned long long)f->error_code,
 	     err[0] ? ": " : "", err);
 	diag("  RIP %016llx CS %04llx RFLAGS %016llx RSP %016llx SS %04llx",
@@ -171,6 +213,7 @@ void trap_report(const struct trap_frame *f, const char *why)
 	diag("  trap depth %u, NMI depth %u", c->trap_depth, c->nmi_depth);
 	report_code_bytes(f->rip);
 	report_backtrace(f->rip, f->rbp);
+	failure_context(c->id, f->rip);
 }
 
 /* A fault inside fault_try(): record it and resume at the try point. */
@@ -242,6 +285,7 @@ void trap_dispatch(struct trap_frame *f)
 	struct cpu *c = this_cpu();
 	bool nmi = f->vector == VEC_NMI;
 
+	note_entry_alignment(f->vector, (u64)(uintptr_t)__builtin_frame_address(0));
 	c->trap_depth++;
 	if (nmi)
 		c->nmi_depth++;

@@ -38,6 +38,13 @@ void trap_resume_at(struct trap_frame *f, const struct recovery *r);
 typedef bool (*trap_handler_t)(struct trap_frame *f);
 void trap_set_handler(unsigned vector, trap_handler_t fn);
 
+/* The entry stubs' stack alignment as trap_dispatch saw it, per vector:
+ * whether an entry happened since the reset, and how many entries ever
+ * came with RSP off the SysV ABI's 16-byte alignment. */
+void trap_entry_align_reset(unsigned vector);
+bool trap_entry_align_seen(unsigned vector);
+u64 trap_entry_misaligned(unsigned vector);
+
 /* Prints the full report of an unexpected trap. */
 void trap_report(const struct trap_frame *f, const char *why);
 const char *trap_name(unsigned vector);

@@ -1,6 +1,7 @@
 /* boot.exceptions and boot.paging: the trap and paging foundations that
  * every later test depends on, each checked against the vector, error code
  * and address the SDM says the CPU must report. */
+#include "arch/x86_64/apic.h"
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/paging.h"
 #include "arch/x86_64/traps.h"
@@ -8,9 +9,12 @@
 #include "kernel/printk.h"
 #include "kernel/string.h"
 #include "kernel/test.h"
+#include "kernel/time.h"
+#include "kernel/watchdog.h"
 
 #define NONCANONICAL 0x8000000000000000ull
 
+extern u8 bp_entry_gap_enabled;
 extern char bp_probe_after[], boot_stack_guard[];
 extern char __rodata_start[];
 void bp_probe(void);
@@ -97,6 +101,106 @@ DEFINE_TEST(boot, exceptions, 1, 0,
 		   "a function that does not fault was reported as faulting");
 	test_check(this_cpu()->trap_depth == 0, "trap depth %u after recovery",
 		   this_cpu()->trap_depth);
+	test_pass();
+}
+
+/* Waits up to 1 s for an entry through vector's stub. */
+static bool entry_seen_soon(unsigned vector)
+{
+	u64 end = timestamp() + ms_to_ticks(1000);
+
+	while (!trap_entry_align_seen(vector) && (s64)(timestamp() - end) < 0)
+		cpu_relax();
+	return trap_entry_align_seen(vector);
+}
+
+/* Checks that vector went through its stub since the reset, and that no
+ * entry through it came misaligned since then (before: the count at the
+ * reset). */
+static void check_entry(const char *what, unsigned vector, u64 before)
+{
+	u64 bad;
+
+	if (!test_check(entry_seen_soon(vector), "%s: no entry through vector %u", what, vector))
+		return;
+	bad = trap_entry_misaligned(vector) - before;
+	diag("%s (vector %u): %llu misaligned entries", what, vector, (unsigned long long)bad);
+	test_check(bad == 0, "%s: trap_dispatch entered with RSP off the ABI's 16-byte "
+		   "alignment %llu times (vector %u)", what, (unsigned long long)bad, vector);
+}
+
+static void faulting_entry(const char *what, void (*fn)(void *), void *arg, unsigned vector)
+{
+	struct fault_info fi;
+	u64 before = trap_entry_misaligned(vector);
+
+	trap_entry_align_reset(vector);
+	if (test_check(fault_try(fn, arg, &fi), "%s: no fault", what))
+		check_entry(what, vector, before);
+}
+
+static volatile bool self_nmi_wanted;
+
+static bool claim_self_nmi(struct trap_frame *f)
+{
+	if (!self_nmi_wanted)
+		return false;
+	self_nmi_wanted = false;
+	return true;
+}
+
+static bool claim_test_ipi(struct trap_frame *f)
+{
+	apic_eoi();
+	return true;
+}
+
+static void interrupt_entries(void)
+{
+	u64 before = trap_entry_misaligned(VEC_NMI);
+
+	trap_entry_align_reset(VEC_NMI);
+	self_nmi_wanted = true;
+	nmi_register(claim_self_nmi);
+	apic->send(this_cpu()->hw_id, ICR_NMI);
+	check_entry("NMI to self", VEC_NMI, before);
+	nmi_unregister(claim_self_nmi);
+	self_nmi_wanted = false;
+
+	before = trap_entry_misaligned(VEC_TEST);
+	trap_entry_align_reset(VEC_TEST);
+	trap_set_handler(VEC_TEST, claim_test_ipi);
+	apic->send(0, ICR_FIXED | ICR_SELF | VEC_TEST);
+	check_entry("fixed-vector IPI to self", VEC_TEST, before);
+	trap_set_handler(VEC_TEST, NULL);
+
+	before = trap_entry_misaligned(VEC_TIMER);
+	trap_entry_align_reset(VEC_TIMER);
+	check_entry("timer tick", VEC_TIMER, before);
+}
+
+DEFINE_TEST(boot, entry_align, 1, 0,
+	    "every entry stub calls C with the stack aligned as the SysV ABI requires, #BP and #UD "
+	    "through the gap included")
+{
+	u8 gap = bp_entry_gap_enabled;
+
+	test_check(irqs_enabled(), "interrupts are off: the IPI and timer entries cannot come");
+	for (int on = 1; on >= 0; on--) {
+		bp_entry_gap_enabled = on;
+		faulting_entry(on ? "#BP, gap" : "#BP, no gap", do_int3, NULL, VEC_BP);
+		faulting_entry(on ? "#UD, gap" : "#UD, no gap", do_ud2, NULL, VEC_UD);
+	}
+	bp_entry_gap_enabled = gap;
+	faulting_entry("#DE", do_divide_error, NULL, VEC_DE);
+	faulting_entry("#GP", do_read, (void *)NONCANONICAL, VEC_GP);
+	faulting_entry("#PF", do_read, (void *)0, VEC_PF);
+	interrupt_entries();
+	/* Every entry since boot, on every CPU: the SMP bring-up's IPIs, the
+	 * ticks, the tests before this one. */
+	for (unsigned v = 0; v < 256; v++)
+		test_check(trap_entry_misaligned(v) == 0, "vector %u (%s): %llu misaligned entries "
+			   "since boot", v, trap_name(v), (unsigned long long)trap_entry_misaligned(v));
 	test_pass();
 }
 

@@ -8,6 +8,7 @@
 #include "kernel/fault.h"
 #include "kernel/format.h"
 #include "kernel/options.h"
+#include "kernel/patch_internal.h"
 #include "kernel/printk.h"
 #include "kernel/smp.h"
 #include "kernel/string.h"
@@ -25,11 +26,57 @@ static struct torture *cur;
 static u32 stop, nmi_armed;
 static u64 started, completed;
 static u64 passes[MAX_CPUS], nmi_handled[MAX_CPUS], nmi_mid[MAX_CPUS], nmi_nested[MAX_CPUS];
+static u64 nmi_sent_to[MAX_CPUS], storm_sent_to[MAX_CPUS], storm_recv0[MAX_CPUS];
+static u64 trapped_checked[MAX_CPUS], nmi_stopped_runs[MAX_CPUS];
 static u8 self_nmi[MAX_CPUS];
-static u64 bad, nmis_sent, storm_sent, hotplug_cycles, hook_runs, second_patches;
+static u64 bad, hotplug_cycles, hook_runs, second_patches;
 static int patcher_cpu, victim_cpu, second_cpu;
-static u32 patcher_done;
+static u32 patcher_done, second_waiting;
 static bool patcher_aborted;
+static unsigned spinner_cpus;
+
+/*
+ * Which traps a site call took itself. The trap handler counts every
+ * emulation of a CPU (patch_trap_hits); an NMI that lands in the middle
+ * of a site call runs the sites too, and its traps are no outcome of the
+ * interrupted call. So each NMI adds the traps taken under it to
+ * nmi_traps[] of its CPU and bumps nmi_seq[] on its way out; a call's
+ * own traps are the difference of the two, each read as a consistent
+ * pair (no NMI finished between the reads).
+ */
+static u64 nmi_traps[MAX_CPUS], nmi_seq[MAX_CPUS];
+
+struct trap_snap {
+	u64 hits, nmi;
+};
+
+static void trap_snap(int id, struct trap_snap *t)
+{
+	u64 seq;
+
+	do {
+		seq = READ_ONCE(nmi_seq[id]);
+		barrier();
+		t->hits = patch_trap_hits(id);
+		t->nmi = READ_ONCE(nmi_traps[id]);
+		barrier();
+	} while (seq != READ_ONCE(nmi_seq[id]));
+}
+
+static u64 own_traps(const struct trap_snap *a, const struct trap_snap *b)
+{
+	return (b->hits - a->hits) - (b->nmi - a->nmi);
+}
+
+/*
+ * The step sequence: bumped at every step boundary (the step hook, on
+ * the CPU performing the step), before the injectors fire. An NMI landed
+ * in the middle of a step when a step was in progress at its arrival and
+ * the same step still was once its handler had run the sites: it saw
+ * the sites as that step leaves them. An NMI that arrives after the patch
+ * ended (or whose sites run across a step boundary) does not count.
+ */
+static u64 step_seq;
 
 /* The bytes a site holds now, as hex, for reports. */
 static void site_bytes(const struct flip_site *s, char *buf, size_t size)
@@ -59,19 +106,50 @@ static void report_bad(const struct flip_site *s, u32 r, const char *where)
 		patch_report_trail();
 }
 
+/* A site call that trapped must have run what the trap handler
+ * emulates: the new instruction of the patch in flight (docs/design.md
+ * §2.2). Patch p (started == p while it runs) turns the sites into
+ * state[p % 2]; a call across two patches cannot tell which one it
+ * trapped in, and is held only to old-or-new. */
+static void check_trapped(const struct flip_site *s, u32 got, u64 s0, u64 s1, const char *where)
+{
+	u32 want = s->result[s0 % 2];
+	char bytes[3 * INSN_MAX + 1];
+
+	if (s0 != s1 || !s0)
+		return;
+	trapped_checked[this_cpu()->id]++;
+	if (got == want || __atomic_add_fetch(&bad, 1, __ATOMIC_RELAXED) > REPORT_BAD_MAX)
+		return;
+	site_bytes(s, bytes, sizeof(bytes));
+	test_detect(DET_OUTCOME,
+		    "CPU %d (%s): site %p trapped during patch %llu and returned %u, but the "
+		    "trap handler emulates the new instruction: want %u; step %s; bytes %s",
+		    this_cpu()->id, where, s->addr, (unsigned long long)s0, got, want,
+		    patch_step_name(patch_current_step), bytes);
+}
+
 /* One pass through every site. strict: also the stale-code check. */
 static void run_sites(const char *where, bool strict)
 {
+	int id = this_cpu()->id;
 	u64 s0 = __atomic_load_n(&started, __ATOMIC_ACQUIRE);
 	u64 c0 = __atomic_load_n(&completed, __ATOMIC_ACQUIRE);
 	u32 got[TSITES_MAX];
 
 	for (unsigned i = 0; i < cur->n; i++) {
 		const struct flip_site *s = &cur->sites[i];
+		u64 p0 = __atomic_load_n(&started, __ATOMIC_ACQUIRE), p1;
+		struct trap_snap t0, t1;
 
+		trap_snap(id, &t0);
 		got[i] = s->fn(s->a, s->b);
+		trap_snap(id, &t1);
+		p1 = __atomic_load_n(&started, __ATOMIC_ACQUIRE);
 		if (got[i] != s->result[0] && got[i] != s->result[1])
 			report_bad(s, got[i], where);
+		else if (own_traps(&t0, &t1))
+			check_trapped(s, got[i], p0, p1, where);
 	}
 	if (!strict || s0 != c0 || __atomic_load_n(&started, __ATOMIC_ACQUIRE) != s0)
 		return;
@@ -111,6 +189,37 @@ static void spinner(void *arg)
 	c->doing = NULL;
 }
 
+/* Whether the checker exempts writes now because stop-machine holds
+ * every other CPU (world_stopped, kernel/patch_internal.h). An NMI handler
+ * running the sites then is the protocol's known exposure
+ * (docs/design.md §3.4): counted and printed, not a failure. */
+static bool world_is_stopped(void)
+{
+	return READ_ONCE(world_stopped);
+}
+
+static void nmi_run_sites(struct cpu *c)
+{
+	u64 seq = __atomic_load_n(&step_seq, __ATOMIC_ACQUIRE);
+	enum patch_step at = patch_current_step;
+	bool stopped = world_is_stopped();
+	struct trap_snap t0, t1;
+
+	trap_snap(c->id, &t0);
+	run_sites("NMI handler", false);
+	trap_snap(c->id, &t1);
+	/* Everything this NMI trapped, nested NMIs included, is not the
+	 * interrupted code's (see trap_snap). */
+	WRITE_ONCE(nmi_traps[c->id], t0.nmi + (t1.hits - t0.hits));
+	barrier();
+	WRITE_ONCE(nmi_seq[c->id], nmi_seq[c->id] + 1);
+	if (at != STEP_IDLE && patch_current_step != STEP_IDLE &&
+	    __atomic_load_n(&step_seq, __ATOMIC_ACQUIRE) == seq)
+		nmi_mid[c->id]++;
+	if (stopped || world_is_stopped())
+		nmi_stopped_runs[c->id]++;
+}
+
 static bool torture_nmi(struct trap_frame *f)
 {
 	struct cpu *c = this_cpu();
@@ -120,8 +229,6 @@ static bool torture_nmi(struct trap_frame *f)
 	nmi_handled[c->id]++;
 	if (c->nmi_depth > 1)
 		nmi_nested[c->id]++;
-	if (patch_current_step != STEP_IDLE)
-		nmi_mid[c->id]++;
 	/* Nesting on purpose: an NMI to ourselves stays latched while this
 	 * handler runs, until the return from a trap taken at a site below
 	 * unmasks NMIs (x86: the IRET of a #BP, SDM vol. 3A 6.7.1); then it
@@ -131,17 +238,23 @@ static bool torture_nmi(struct trap_frame *f)
 	} else if ((cur->flags & T_NMI_NESTED) && c->nmi_depth == 1) {
 		__atomic_store_n(&self_nmi[c->id], 1, __ATOMIC_RELEASE);
 		send_nmi(c->id);
-		__atomic_add_fetch(&nmis_sent, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&nmi_sent_to[c->id], 1, __ATOMIC_RELAXED);
 	}
-	run_sites("NMI handler", false);
+	nmi_run_sites(c);
 	return true;
 }
 
 static void send_nmis_to_others(unsigned burst)
 {
-	for (unsigned k = 0; k < burst; k++)
-		send_nmi_all_but_self();
-	__atomic_add_fetch(&nmis_sent, (u64)burst * (cpus_online() - 1), __ATOMIC_RELAXED);
+	int self = this_cpu()->id;
+
+	for (unsigned i = 0; i < cpus_possible; i++) {
+		if ((int)i == self || !cpu_is_online(i))
+			continue;
+		for (unsigned k = 0; k < burst; k++)
+			send_nmi(i);
+		__atomic_add_fetch(&nmi_sent_to[i], burst, __ATOMIC_RELAXED);
+	}
 }
 
 /* Runs at every protocol step, on the CPU that performs it. */
@@ -149,19 +262,20 @@ static void torture_step(enum patch_step s)
 {
 	unsigned f = cur->flags;
 
+	__atomic_add_fetch(&step_seq, 1, __ATOMIC_ACQ_REL);
 	if (f & T_NMI_SPINNERS)
 		send_nmis_to_others(1);
 	if (f & T_NMI_NESTED)
 		send_nmis_to_others(1);
 	if (f & T_NMI_PATCHER) {
 		send_nmi(this_cpu()->id);
-		__atomic_add_fetch(&nmis_sent, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&nmi_sent_to[this_cpu()->id], 1, __ATOMIC_RELAXED);
 	}
 	if (f & T_IPI_STORM)
 		for (unsigned i = 0; i < cpus_possible; i++)
 			if ((int)i != this_cpu()->id && cpu_is_online(i)) {
-				ipi_storm(i, 4);
-				__atomic_add_fetch(&storm_sent, 4, __ATOMIC_RELAXED);
+				ipi_storm(i, TORTURE_STORM_BURST);
+				__atomic_add_fetch(&storm_sent_to[i], TORTURE_STORM_BURST, __ATOMIC_RELAXED);
 			}
 	/* Hotplug alternates at every step boundary, so CPUs leave and come
 	 * back in the middle of patches; not inside stop-machine's
@@ -216,6 +330,20 @@ static void yield_to_patcher(void)
 		cpu_relax();
 }
 
+/* The main patcher's side of the same: after its patch, while the second
+ * patcher waits for the mutex, let one of its patches through (or 10 ms
+ * pass), so that both really patch at the same time (two_patchers
+ * requires the second a substantial share). */
+static void yield_to_second(void)
+{
+	u64 s = READ_ONCE(second_patches);
+	u64 end = timestamp() + ms_to_ticks(10);
+
+	while (__atomic_load_n(&second_waiting, __ATOMIC_ACQUIRE) &&
+	       READ_ONCE(second_patches) == s && !READ_ONCE(stop) && timestamp() < end)
+		smp_poll(), cpu_relax();
+}
+
 /* The second patcher flips a site of its own, which no spinner runs. */
 static void second_patcher(void *arg)
 {
@@ -223,11 +351,16 @@ static void second_patcher(void *arg)
 
 	kit_flip_site(&s, SITE_BRANCH_SPARE);
 	for (unsigned i = 0; !__atomic_load_n(&stop, __ATOMIC_ACQUIRE); i++) {
-		if (flip(&s, 1, (i + 1) % 2))
+		int err;
+
+		__atomic_store_n(&second_waiting, 1, __ATOMIC_RELEASE);
+		err = flip(&s, 1, (i + 1) % 2);
+		__atomic_store_n(&second_waiting, 0, __ATOMIC_RELEASE);
+		if (err)
 			break;
 		if (s.fn(s.a, s.b) != s.result[(i + 1) % 2])
 			test_fail("second patcher: CPU %d ran its old code after its patch", this_cpu()->id);
-		second_patches++;
+		__atomic_add_fetch(&second_patches, 1, __ATOMIC_RELEASE);
 		yield_to_patcher();
 	}
 	if (second_patches % 2)
@@ -275,6 +408,8 @@ static void patcher(void *arg)
 			break;
 		__atomic_add_fetch(&completed, 1, __ATOMIC_ACQ_REL);
 		run_sites("patcher, after its patch", true);
+		if (second_cpu > 0)
+			yield_to_second();
 		if (t->ms && timestamp() - last > ms_to_ticks(PROGRESS_MS)) {
 			last = timestamp();
 			diag("%s: %llu patches, %llu s", t->name, (unsigned long long)completed,
@@ -364,11 +499,14 @@ static void pick_roles(struct torture *t)
 		victim_cpu = n - 1;
 	if ((t->flags & T_TWO_PATCHERS) && n >= (victim_cpu > 0 ? 4u : 3u))
 		second_cpu = victim_cpu > 0 ? n - 2 : n - 1;
+	spinner_cpus = 0;
+	for (unsigned i = 1; i < cpus_possible; i++)
+		spinner_cpus += is_spinner(i);
 }
 
 static void reset_counts(void)
 {
-	started = completed = bad = nmis_sent = storm_sent = 0;
+	started = completed = bad = step_seq = 0;
 	hotplug_cycles = hook_runs = second_patches = 0;
 	patcher_done = 0;
 	patcher_aborted = false;
@@ -378,6 +516,36 @@ static void reset_counts(void)
 	memset(nmi_mid, 0, sizeof(nmi_mid));
 	memset(nmi_nested, 0, sizeof(nmi_nested));
 	memset(self_nmi, 0, sizeof(self_nmi));
+	memset(nmi_sent_to, 0, sizeof(nmi_sent_to));
+	memset(storm_sent_to, 0, sizeof(storm_sent_to));
+	memset(trapped_checked, 0, sizeof(trapped_checked));
+	memset(nmi_stopped_runs, 0, sizeof(nmi_stopped_runs));
+	for (unsigned i = 0; i < cpus_possible; i++)
+		storm_recv0[i] = READ_ONCE(cpus[i].storm_received);
+	second_waiting = 0;
+}
+
+/* Received against sent, per CPU: an NMI or storm IPI can be lost to
+ * coalescing (a pending one absorbs the next, SDM vol. 3A §11.8.4 and
+ * §6.7.1), never invented; a spinner that got none at all did not take
+ * part. */
+static void collect_received(struct torture_result *r)
+{
+	for (unsigned i = 0; i < cpus_possible; i++) {
+		u64 storms = READ_ONCE(cpus[i].storm_received) - storm_recv0[i];
+
+		r->nmis_sent += nmi_sent_to[i];
+		r->storm_ipis += storm_sent_to[i];
+		r->storm_received += storms;
+		if (nmi_handled[i] > nmi_sent_to[i])
+			r->nmis_unsent += nmi_handled[i] - nmi_sent_to[i];
+		if (storms > storm_sent_to[i])
+			r->storms_unsent += storms - storm_sent_to[i];
+		if (is_spinner(i) && nmi_sent_to[i] && !nmi_handled[i])
+			r->cpus_without_nmi++;
+		if (is_spinner(i) && storm_sent_to[i] && !storms)
+			r->cpus_without_storm++;
+	}
 }
 
 static void collect(struct torture_result *r, u64 traps0)
@@ -385,20 +553,22 @@ static void collect(struct torture_result *r, u64 traps0)
 	memset(r, 0, sizeof(*r));
 	r->patches = completed;
 	r->bad = bad;
-	r->nmis_sent = nmis_sent;
-	r->storm_ipis = storm_sent;
 	r->hotplug_cycles = hotplug_cycles;
 	r->online_hook_runs = hook_runs;
 	r->second_patches = second_patches;
+	r->spinners = spinner_cpus;
 	r->aborted = patcher_aborted;
 	for (unsigned i = 0; i < cpus_possible; i++) {
 		r->passes += passes[i];
 		r->nmis_handled += nmi_handled[i];
 		r->nmis_mid_patch += nmi_mid[i];
 		r->nmi_nested += nmi_nested[i];
+		r->nmi_stopped_runs += nmi_stopped_runs[i];
+		r->trapped_checked += trapped_checked[i];
 		r->traps += patch_trap_hits(i);
 	}
 	r->traps -= traps0;
+	collect_received(r);
 }
 
 /* Puts every site into state[0] through the engine before the run (a

@@ -24,9 +24,10 @@
 	  "a call site moved from one callee to another and back while it runs",                \
 	  SITE_CALL_RETARGET)                                                                   \
 	S(jcc, 2, TRAPS,                                                                        \
-	  "conditional branch sites (taken), long and short, flipped while they run",           \
-	  SITE_COND, SITE_COND_SHORT)                                                           \
-	S(ret, 2, TRAPS, "a return site flipped while it runs", SITE_RETURN)                    \
+	  "conditional branch sites, long and short, taken and not, flipped while they run",    \
+	  SITE_COND, SITE_COND_SHORT, SITE_COND_NOT_TAKEN, SITE_COND_SHORT_NOT_TAKEN)           \
+	S(ret, 2, TRAPS, "a return site flipped while it runs; the stack it pops checked",      \
+	  SITE_RETURN)                                                                          \
 	S(batch, 2, 0, "eight sites of every kind per patch, listed out of address order",      \
 	  SITE_RETURN, SITE_PAGE, SITE_COND_SHORT, SITE_LINE, SITE_CALL, SITE_COND,             \
 	  SITE_BRANCH, SITE_CALL_ALIGNED)                                                       \

@@ -1,175 +1,42 @@
 /*
  * The torture harness (see torture.h). One CPU patches; every other CPU
  * but those with a role (hotplug victim, second patcher) spins through
- * the sites. Every pass is classified: old, new, or a failure with a full
- * report; and a pass during which no patch ran must see exactly the state
- * of the last patch that returned.
+ * the sites (torture_pass.c classifies every pass); injectors put NMIs,
+ * storms, hotplug and a second patcher in the middle of each step.
  */
 #include "kernel/fault.h"
 #include "kernel/format.h"
 #include "kernel/options.h"
-#include "kernel/patch_internal.h"
 #include "kernel/printk.h"
 #include "kernel/smp.h"
 #include "kernel/string.h"
 #include "kernel/test.h"
 #include "kernel/time.h"
 #include "kernel/watchdog.h"
-#include "tests/kernel/torture.h"
+#include "tests/kernel/torture_internal.h"
 
 #define DEFAULT_ITERS 300
-#define REPORT_BAD_MAX 3	/* full reports; the rest are counted */
 #define STOP_WAIT_MS 10000
 #define PROGRESS_MS 10000
 
-static struct torture *cur;
+struct torture *tt_cur;
+u64 tt_started, tt_completed;
 static u32 stop, nmi_armed;
-static u64 started, completed;
-static u64 passes[MAX_CPUS], nmi_handled[MAX_CPUS], nmi_mid[MAX_CPUS], nmi_nested[MAX_CPUS];
+static u64 passes[MAX_CPUS], nmi_handled[MAX_CPUS], nmi_nested[MAX_CPUS];
 static u64 nmi_sent_to[MAX_CPUS], storm_sent_to[MAX_CPUS], storm_recv0[MAX_CPUS];
-static u64 trapped_checked[MAX_CPUS], nmi_stopped_runs[MAX_CPUS];
 static u8 self_nmi[MAX_CPUS];
-static u64 bad, hotplug_cycles, hook_runs, second_patches;
+static u64 hotplug_cycles, hook_runs, second_patches;
 static int patcher_cpu, victim_cpu, second_cpu;
 static u32 patcher_done, second_waiting;
 static bool patcher_aborted;
 static unsigned spinner_cpus;
+static u64 canary0, callee0;
 
-/*
- * Which traps a site call took itself. The trap handler counts every
- * emulation of a CPU (patch_trap_hits); an NMI that lands in the middle
- * of a site call runs the sites too, and its traps are no outcome of the
- * interrupted call. So each NMI adds the traps taken under it to
- * nmi_traps[] of its CPU and bumps nmi_seq[] on its way out; a call's
- * own traps are the difference of the two, each read as a consistent
- * pair (no NMI finished between the reads).
- */
-static u64 nmi_traps[MAX_CPUS], nmi_seq[MAX_CPUS];
-
-struct trap_snap {
-	u64 hits, nmi;
-};
-
-static void trap_snap(int id, struct trap_snap *t)
-{
-	u64 seq;
-
-	do {
-		seq = READ_ONCE(nmi_seq[id]);
-		barrier();
-		t->hits = patch_trap_hits(id);
-		t->nmi = READ_ONCE(nmi_traps[id]);
-		barrier();
-	} while (seq != READ_ONCE(nmi_seq[id]));
-}
-
-static u64 own_traps(const struct trap_snap *a, const struct trap_snap *b)
-{
-	return (b->hits - a->hits) - (b->nmi - a->nmi);
-}
-
-/*
- * The step sequence: bumped at every step boundary (the step hook, on
- * the CPU performing the step), before the injectors fire. An NMI landed
- * in the middle of a step when a step was in progress at its arrival and
- * the same step still was once its handler had run the sites: it saw
- * the sites as that step leaves them. An NMI that arrives after the patch
- * ended (or whose sites run across a step boundary) does not count.
- */
-static u64 step_seq;
-
-/* The bytes a site holds now, as hex, for reports. */
-static void site_bytes(const struct flip_site *s, char *buf, size_t size)
-{
-	unsigned len = MAX(s->state[0].len, s->state[1].len);
-	size_t n = 0;
-
-	buf[0] = '\0';
-	for (unsigned i = 0; i < len && n < size; i++)
-		n += ksnprintf(buf + n, size - n, "%s%02x", i ? " " : "", s->addr[i]);
-}
-
-static void report_bad(const struct flip_site *s, u32 r, const char *where)
-{
-	u64 n = __atomic_add_fetch(&bad, 1, __ATOMIC_RELAXED);
-	char bytes[3 * INSN_MAX + 1];
-
-	if (n > REPORT_BAD_MAX)
-		return;
-	site_bytes(s, bytes, sizeof(bytes));
-	test_detect(DET_OUTCOME,
-		    "CPU %d (%s): site %p returned %#x, expected %u (old) or %u (new); step %s; "
-		    "bytes %s",
-		    this_cpu()->id, where, s->addr, r, s->result[0], s->result[1],
-		    patch_step_name(patch_current_step), bytes);
-	if (n == 1)
-		patch_report_trail();
-}
-
-/* A site call that trapped must have run what the trap handler
- * emulates: the new instruction of the patch in flight (docs/design.md
- * §2.2). Patch p (started == p while it runs) turns the sites into
- * state[p % 2]; a call across two patches cannot tell which one it
- * trapped in, and is held only to old-or-new. */
-static void check_trapped(const struct flip_site *s, u32 got, u64 s0, u64 s1, const char *where)
-{
-	u32 want = s->result[s0 % 2];
-	char bytes[3 * INSN_MAX + 1];
-
-	if (s0 != s1 || !s0)
-		return;
-	trapped_checked[this_cpu()->id]++;
-	if (got == want || __atomic_add_fetch(&bad, 1, __ATOMIC_RELAXED) > REPORT_BAD_MAX)
-		return;
-	site_bytes(s, bytes, sizeof(bytes));
-	test_detect(DET_OUTCOME,
-		    "CPU %d (%s): site %p trapped during patch %llu and returned %u, but the "
-		    "trap handler emulates the new instruction: want %u; step %s; bytes %s",
-		    this_cpu()->id, where, s->addr, (unsigned long long)s0, got, want,
-		    patch_step_name(patch_current_step), bytes);
-}
-
-/* One pass through every site. strict: also the stale-code check. */
-static void run_sites(const char *where, bool strict)
-{
-	int id = this_cpu()->id;
-	u64 s0 = __atomic_load_n(&started, __ATOMIC_ACQUIRE);
-	u64 c0 = __atomic_load_n(&completed, __ATOMIC_ACQUIRE);
-	u32 got[TSITES_MAX];
-
-	for (unsigned i = 0; i < cur->n; i++) {
-		const struct flip_site *s = &cur->sites[i];
-		u64 p0 = __atomic_load_n(&started, __ATOMIC_ACQUIRE), p1;
-		struct trap_snap t0, t1;
-
-		trap_snap(id, &t0);
-		got[i] = s->fn(s->a, s->b);
-		trap_snap(id, &t1);
-		p1 = __atomic_load_n(&started, __ATOMIC_ACQUIRE);
-		if (got[i] != s->result[0] && got[i] != s->result[1])
-			report_bad(s, got[i], where);
-		else if (own_traps(&t0, &t1))
-			check_trapped(s, got[i], p0, p1, where);
-	}
-	if (!strict || s0 != c0 || __atomic_load_n(&started, __ATOMIC_ACQUIRE) != s0)
-		return;
-	for (unsigned i = 0; i < cur->n; i++) {
-		const struct flip_site *s = &cur->sites[i];
-		u32 want = s->result[c0 % 2];
-
-		if (got[i] != want && s->result[0] != s->result[1] &&
-		    __atomic_add_fetch(&bad, 1, __ATOMIC_RELAXED) <= REPORT_BAD_MAX)
-			test_detect(DET_OUTCOME,
-				    "CPU %d (%s) ran stale code: site %p returned %u after patch %llu had returned (want %u)",
-				    this_cpu()->id, where, s->addr, got[i],
-				    (unsigned long long)c0, want);
-	}
-}
 
 static void spinner(void *arg)
 {
 	struct cpu *c = this_cpu();
-	bool irqoff = cur->flags & T_IRQOFF;
+	bool irqoff = tt_cur->flags & T_IRQOFF;
 
 	c->doing = "spinning through torture sites";
 	for (u64 n = 0; !__atomic_load_n(&stop, __ATOMIC_ACQUIRE); n++) {
@@ -188,38 +55,6 @@ static void spinner(void *arg)
 	}
 	c->doing = NULL;
 }
-
-/* Whether the checker exempts writes now because stop-machine holds
- * every other CPU (world_stopped, kernel/patch_internal.h). An NMI handler
- * running the sites then is the protocol's known exposure
- * (docs/design.md §3.4): counted and printed, not a failure. */
-static bool world_is_stopped(void)
-{
-	return READ_ONCE(world_stopped);
-}
-
-static void nmi_run_sites(struct cpu *c)
-{
-	u64 seq = __atomic_load_n(&step_seq, __ATOMIC_ACQUIRE);
-	enum patch_step at = patch_current_step;
-	bool stopped = world_is_stopped();
-	struct trap_snap t0, t1;
-
-	trap_snap(c->id, &t0);
-	run_sites("NMI handler", false);
-	trap_snap(c->id, &t1);
-	/* Everything this NMI trapped, nested NMIs included, is not the
-	 * interrupted code's (see trap_snap). */
-	WRITE_ONCE(nmi_traps[c->id], t0.nmi + (t1.hits - t0.hits));
-	barrier();
-	WRITE_ONCE(nmi_seq[c->id], nmi_seq[c->id] + 1);
-	if (at != STEP_IDLE && patch_current_step != STEP_IDLE &&
-	    __atomic_load_n(&step_seq, __ATOMIC_ACQUIRE) == seq)
-		nmi_mid[c->id]++;
-	if (stopped || world_is_stopped())
-		nmi_stopped_runs[c->id]++;
-}
-
 static bool torture_nmi(struct trap_frame *f)
 {
 	struct cpu *c = this_cpu();
@@ -235,7 +70,7 @@ static bool torture_nmi(struct trap_frame *f)
 	 * lands on top of this one. */
 	if (__atomic_exchange_n(&self_nmi[c->id], 0, __ATOMIC_ACQ_REL)) {
 		/* This is our own NMI, nested or not: do not re-arm. */
-	} else if ((cur->flags & T_NMI_NESTED) && c->nmi_depth == 1) {
+	} else if ((tt_cur->flags & T_NMI_NESTED) && c->nmi_depth == 1) {
 		__atomic_store_n(&self_nmi[c->id], 1, __ATOMIC_RELEASE);
 		send_nmi(c->id);
 		__atomic_add_fetch(&nmi_sent_to[c->id], 1, __ATOMIC_RELAXED);
@@ -260,9 +95,9 @@ static void send_nmis_to_others(unsigned burst)
 /* Runs at every protocol step, on the CPU that performs it. */
 static void torture_step(enum patch_step s)
 {
-	unsigned f = cur->flags;
+	unsigned f = tt_cur->flags;
 
-	__atomic_add_fetch(&step_seq, 1, __ATOMIC_ACQ_REL);
+	__atomic_add_fetch(&tt_step_seq, 1, __ATOMIC_ACQ_REL);
 	if (f & T_NMI_SPINNERS)
 		send_nmis_to_others(1);
 	if (f & T_NMI_NESTED)
@@ -322,10 +157,10 @@ static int flip(struct flip_site *sites, unsigned n, unsigned to)
  * patcher complete first, or 10 ms pass. */
 static void yield_to_patcher(void)
 {
-	u64 s = __atomic_load_n(&completed, __ATOMIC_ACQUIRE);
+	u64 s = __atomic_load_n(&tt_completed, __ATOMIC_ACQUIRE);
 	u64 end = timestamp() + ms_to_ticks(10);
 
-	while (__atomic_load_n(&completed, __ATOMIC_ACQUIRE) == s && !READ_ONCE(stop) &&
+	while (__atomic_load_n(&tt_completed, __ATOMIC_ACQUIRE) == s && !READ_ONCE(stop) &&
 	       !READ_ONCE(patcher_done) && timestamp() < end)
 		cpu_relax();
 }
@@ -388,13 +223,13 @@ static u64 soft_deadline(const struct torture *t, u64 t0)
 
 static void patcher(void *arg)
 {
-	struct torture *t = cur;
+	struct torture *t = tt_cur;
 	u64 iters = t->iters ? t->iters : test_iters(DEFAULT_ITERS);
 	u64 t0 = timestamp(), last = t0, end = t0 + ms_to_ticks(t->ms);
 	u64 soft = soft_deadline(t, t0);
 
 	for (u64 i = 0; t->ms ? timestamp() < end : i < iters; i++) {
-		unsigned to = (completed + 1) % 2;
+		unsigned to = (tt_completed + 1) % 2;
 
 		if (!t->ms && soft && timestamp() > soft) {
 			diag("%s: stopped after %llu of %llu patches, %u/%u of the test's time budget "
@@ -403,16 +238,16 @@ static void patcher(void *arg)
 			     BUDGET_SHARE_DEN);
 			break;
 		}
-		__atomic_add_fetch(&started, 1, __ATOMIC_ACQ_REL);
+		__atomic_add_fetch(&tt_started, 1, __ATOMIC_ACQ_REL);
 		if (flip(t->sites, t->n, to))
 			break;
-		__atomic_add_fetch(&completed, 1, __ATOMIC_ACQ_REL);
+		__atomic_add_fetch(&tt_completed, 1, __ATOMIC_ACQ_REL);
 		run_sites("patcher, after its patch", true);
 		if (second_cpu > 0)
 			yield_to_second();
 		if (t->ms && timestamp() - last > ms_to_ticks(PROGRESS_MS)) {
 			last = timestamp();
-			diag("%s: %llu patches, %llu s", t->name, (unsigned long long)completed,
+			diag("%s: %llu patches, %llu s", t->name, (unsigned long long)tt_completed,
 			     (unsigned long long)(ticks_to_ns(last - t0) / 1000000000));
 		}
 	}
@@ -506,23 +341,25 @@ static void pick_roles(struct torture *t)
 
 static void reset_counts(void)
 {
-	started = completed = bad = step_seq = 0;
+	tt_started = tt_completed = tt_bad = tt_step_seq = 0;
 	hotplug_cycles = hook_runs = second_patches = 0;
 	patcher_done = 0;
 	patcher_aborted = false;
 	stop = 0;
 	memset(passes, 0, sizeof(passes));
 	memset(nmi_handled, 0, sizeof(nmi_handled));
-	memset(nmi_mid, 0, sizeof(nmi_mid));
+	memset(tt_nmi_mid, 0, sizeof(tt_nmi_mid));
 	memset(nmi_nested, 0, sizeof(nmi_nested));
 	memset(self_nmi, 0, sizeof(self_nmi));
 	memset(nmi_sent_to, 0, sizeof(nmi_sent_to));
 	memset(storm_sent_to, 0, sizeof(storm_sent_to));
-	memset(trapped_checked, 0, sizeof(trapped_checked));
-	memset(nmi_stopped_runs, 0, sizeof(nmi_stopped_runs));
+	memset(tt_trapped_checked, 0, sizeof(tt_trapped_checked));
+	memset(tt_nmi_stopped_runs, 0, sizeof(tt_nmi_stopped_runs));
 	for (unsigned i = 0; i < cpus_possible; i++)
 		storm_recv0[i] = READ_ONCE(cpus[i].storm_received);
 	second_waiting = 0;
+	canary0 = READ_ONCE(sf_canary_bad);
+	callee0 = READ_ONCE(sf_callee_bad);
 }
 
 /* Received against sent, per CPU: an NMI or storm IPI can be lost to
@@ -551,20 +388,22 @@ static void collect_received(struct torture_result *r)
 static void collect(struct torture_result *r, u64 traps0)
 {
 	memset(r, 0, sizeof(*r));
-	r->patches = completed;
-	r->bad = bad;
+	r->patches = tt_completed;
+	r->bad = tt_bad;
 	r->hotplug_cycles = hotplug_cycles;
 	r->online_hook_runs = hook_runs;
 	r->second_patches = second_patches;
 	r->spinners = spinner_cpus;
 	r->aborted = patcher_aborted;
+	r->canary_bad = READ_ONCE(sf_canary_bad) - canary0;
+	r->callee_bad = READ_ONCE(sf_callee_bad) - callee0;
 	for (unsigned i = 0; i < cpus_possible; i++) {
 		r->passes += passes[i];
 		r->nmis_handled += nmi_handled[i];
-		r->nmis_mid_patch += nmi_mid[i];
+		r->nmis_mid_patch += tt_nmi_mid[i];
 		r->nmi_nested += nmi_nested[i];
-		r->nmi_stopped_runs += nmi_stopped_runs[i];
-		r->trapped_checked += trapped_checked[i];
+		r->nmi_stopped_runs += tt_nmi_stopped_runs[i];
+		r->trapped_checked += tt_trapped_checked[i];
 		r->traps += patch_trap_hits(i);
 	}
 	r->traps -= traps0;
@@ -593,7 +432,7 @@ bool torture_run(struct torture *t, struct torture_result *r)
 {
 	u64 traps0 = 0;
 
-	cur = t;
+	tt_cur = t;
 	reset_counts();
 	if (prepare_sites(t)) {
 		memset(r, 0, sizeof(*r));
@@ -626,7 +465,7 @@ bool torture_run(struct torture *t, struct torture_result *r)
 		patch_force_reset();
 		restore_sites(t);
 		patcher_aborted = true;
-	} else if (completed % 2) {
+	} else if (tt_completed % 2) {
 		flip(t->sites, t->n, 0);	/* leave state[0] behind */
 	}
 	collect(r, traps0);

@@ -108,8 +108,9 @@ void torture_check(const struct torture *t, const struct torture_result *r)
 	print_result(t, r);
 	test_check(!r->aborted, "the patcher was unwound");
 	test_check(!r->bad, "%llu wrong outcomes", (unsigned long long)r->bad);
-	test_check(!sf_canary_bad && !sf_callee_bad, "stack canary broken %llu times, %llu wrong return addresses",
-		   (unsigned long long)sf_canary_bad, (unsigned long long)sf_callee_bad);
+	test_check(!r->canary_bad && !r->callee_bad,
+		   "stack canary broken %llu times, %llu wrong return addresses",
+		   (unsigned long long)r->canary_bad, (unsigned long long)r->callee_bad);
 	/* The scenario must really have happened. */
 	if (!r->patches)
 		test_error("no patch was applied");

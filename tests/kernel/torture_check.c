@@ -46,7 +46,7 @@ static void print_result(const struct torture *t, const struct torture_result *r
 	     (unsigned long long)r->storm_received, (unsigned long long)r->hotplug_cycles,
 	     (unsigned long long)r->online_hook_runs, (unsigned long long)r->second_patches);
 	/* Not a failure: what stop-machine cannot prevent (docs/design.md §3.4). */
-	if (r->nmi_stopped_runs || !proto_leaves_trap_bytes())
+	if (r->nmi_stopped_runs || (r->nmis_sent && !proto_leaves_trap_bytes()))
 		diag("%s: %llu site runs by NMI handlers while %s held the world stopped: the "
 		     "protocol's known exposure (a site read mid-write), not a failure", t->name,
 		     (unsigned long long)r->nmi_stopped_runs, proto->name);

@@ -55,6 +55,16 @@ static void spinner(void *arg)
 	}
 	c->doing = NULL;
 }
+
+/*
+ * Nesting is counted twice: by the kernel's NMI depth (what the entry
+ * code keeps, and what a nested NMI must see), and by this handler's own
+ * depth, which nothing else touches. They agree unless the kernel's depth
+ * is not restored on some exit path: then every later NMI looks nested.
+ */
+static u32 own_depth[MAX_CPUS];
+static u64 own_nested[MAX_CPUS];
+
 static bool torture_nmi(struct trap_frame *f)
 {
 	struct cpu *c = this_cpu();
@@ -64,6 +74,8 @@ static bool torture_nmi(struct trap_frame *f)
 	nmi_handled[c->id]++;
 	if (c->nmi_depth > 1)
 		nmi_nested[c->id]++;
+	if (++own_depth[c->id] > 1)
+		own_nested[c->id]++;
 	/* Nesting on purpose: an NMI to ourselves stays latched while this
 	 * handler runs, until the return from a trap taken at a site below
 	 * unmasks NMIs (x86: the IRET of a #BP, SDM vol. 3A 6.7.1); then it
@@ -76,6 +88,7 @@ static bool torture_nmi(struct trap_frame *f)
 		__atomic_add_fetch(&nmi_sent_to[c->id], 1, __ATOMIC_RELAXED);
 	}
 	nmi_run_sites(c);
+	own_depth[c->id]--;
 	return true;
 }
 
@@ -350,6 +363,8 @@ static void reset_counts(void)
 	memset(nmi_handled, 0, sizeof(nmi_handled));
 	memset(tt_nmi_mid, 0, sizeof(tt_nmi_mid));
 	memset(nmi_nested, 0, sizeof(nmi_nested));
+	memset(own_nested, 0, sizeof(own_nested));
+	memset(own_depth, 0, sizeof(own_depth));
 	memset(self_nmi, 0, sizeof(self_nmi));
 	memset(nmi_sent_to, 0, sizeof(nmi_sent_to));
 	memset(storm_sent_to, 0, sizeof(storm_sent_to));
@@ -402,6 +417,7 @@ static void collect(struct torture_result *r, u64 traps0)
 		r->nmis_handled += nmi_handled[i];
 		r->nmis_mid_patch += tt_nmi_mid[i];
 		r->nmi_nested += nmi_nested[i];
+		r->nmi_nested_own += own_nested[i];
 		r->nmi_stopped_runs += tt_nmi_stopped_runs[i];
 		r->trapped_checked += tt_trapped_checked[i];
 		r->traps += patch_trap_hits(i);

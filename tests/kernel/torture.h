@@ -46,7 +46,8 @@ struct torture_result {
 	u64 trapped_checked;	/* passes that trapped, held to the new outcome */
 	u64 nmis_sent, nmis_handled;
 	u64 nmis_mid_patch;	/* NMIs whose site runs all fell inside one step */
-	u64 nmi_nested;
+	u64 nmi_nested;		/* by the kernel's NMI depth */
+	u64 nmi_nested_own;	/* by the torture handler's own depth */
 	u64 nmi_stopped_runs;	/* NMI site runs while stop-machine held the world */
 	u64 nmis_unsent;	/* NMIs a CPU handled beyond those sent to it */
 	u64 cpus_without_nmi;	/* spinners sent NMIs that handled none */

@@ -68,6 +68,10 @@ static void check_nmis(const struct torture *t, const struct torture_result *r)
 		   (unsigned long long)r->nmis_unsent);
 	test_check(!r->cpus_without_nmi, "%llu spinners were sent NMIs and handled none",
 		   (unsigned long long)r->cpus_without_nmi);
+	test_check(r->nmi_nested == r->nmi_nested_own,
+		   "the NMI depth says %llu NMIs nested, the handler's own depth %llu: the depth "
+		   "is not restored on some exit path", (unsigned long long)r->nmi_nested,
+		   (unsigned long long)r->nmi_nested_own);
 	test_check(r->nmis_handled * 3 >= r->nmis_sent, "only %llu of %llu NMIs sent were handled",
 		   (unsigned long long)r->nmis_handled, (unsigned long long)r->nmis_sent);
 	if ((f & (T_NMI_SPINNERS | T_NMI_PATCHER)) && !r->nmis_mid_patch)

@@ -292,6 +292,17 @@ static void print_budget(const struct test **list, unsigned n, unsigned cpus_onl
 	     (unsigned long long)(total + 999) / 1000, (unsigned long long)(most + 999) / 1000);
 }
 
+static unsigned timed_skipped;
+static char timed_skip_reason[160];
+
+static void note_timed_skip(const struct test *t)
+{
+	if (!(t->flags & TEST_TIMED) || status != TEST_SKIP)
+		return;
+	if (!timed_skipped++)
+		strlcpy(timed_skip_reason, skip_reason, sizeof(timed_skip_reason));
+}
+
 static void run_one(const struct test *t, unsigned cpus_online)
 {
 	u64 start;
@@ -319,7 +330,17 @@ static void run_one(const struct test *t, unsigned cpus_online)
 	diag("%s: %s in %llu ms", t->name, test_status_name(status),
 	     (unsigned long long)(ticks_to_ns(timestamp() - start) / 1000000));
 	tap_result(&tap, t->name, status, skip_reason);
+	note_timed_skip(t);
 	current = NULL;
+}
+
+/* The verdict of a run whose torture tests (TEST_TIMED) all skipped is
+ * no verdict on patching: say so next to the final line. */
+static void say_if_torture_skipped(void)
+{
+	if (timed_selected && timed_skipped == timed_selected)
+		diag("poketorture: every torture test skipped (%u of %u), first because: %s",
+		     timed_skipped, timed_selected, timed_skip_reason);
 }
 
 #define TESTS_MAX 512
@@ -365,6 +386,7 @@ bool test_run_all(unsigned cpus_online)
 		run_one(t, cpus_online);
 	}
 	patch_stats_total();
+	say_if_torture_skipped();
 	tap_final(&tap);
 	tap_open = false;
 	return tap_success(&tap);

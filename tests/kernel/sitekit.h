@@ -44,7 +44,9 @@ enum site_role {
 	SITE_CALL_RETARGET,	/* calls one callee <-> calls another */
 	SITE_COND,		/* falls through <-> a conditional branch, taken */
 	SITE_COND_SHORT,	/* the same in its shortest encoding */
-	SITE_RETURN,		/* falls through <-> returns at the site */
+	SITE_COND_NOT_TAKEN,	/* falls through <-> a conditional branch, not taken */
+	SITE_COND_SHORT_NOT_TAKEN,
+	SITE_RETURN,		/* falls through <-> returns at the site (its stack checked) */
 	SITE_LINE,		/* a branch site across a cache-line boundary */
 	SITE_PAGE,		/* a branch site across a page boundary */
 	SITE_ROLES,

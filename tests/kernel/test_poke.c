@@ -302,6 +302,20 @@ DEFINE_TEST(poke, selftest_reject, 1, 0,
 static struct flip_site smp_site;
 static u32 spin_stop;
 static u64 spin_passes[MAX_CPUS], spin_fell[MAX_CPUS], spin_jumped[MAX_CPUS], spin_odd[MAX_CPUS];
+static u64 spin_trapped_wrong[MAX_CPUS];
+/* The patch in flight: bumped before each patch of toggle(), which turns
+ * the site into state[smp_to]. */
+static u64 smp_seq;
+static u32 smp_to;
+
+/* A pass that trapped (no NMI runs sites here) during one patch must have
+ * run what the handler emulates: that patch's new instruction. */
+static void spin_check_trap(const struct flip_site *s, int id, u32 r, u64 h0, u64 q0, u32 to)
+{
+	if (patch_trap_hits(id) != h0 && __atomic_load_n(&smp_seq, __ATOMIC_ACQUIRE) == q0 &&
+	    r != s->result[to])
+		spin_trapped_wrong[id]++;
+}
 
 static void spin_site(void *arg)
 {
@@ -310,6 +324,8 @@ static void spin_site(void *arg)
 
 	this_cpu()->doing = "spinning through a branch site (poke.selftest_smp)";
 	while (!__atomic_load_n(&spin_stop, __ATOMIC_ACQUIRE)) {
+		u64 q0 = __atomic_load_n(&smp_seq, __ATOMIC_ACQUIRE), h0 = patch_trap_hits(id);
+		u32 to = READ_ONCE(smp_to);
 		u32 r = s->fn(s->a, s->b);
 
 		spin_passes[id]++;
@@ -319,9 +335,17 @@ static void spin_site(void *arg)
 			spin_jumped[id]++;
 		else
 			spin_odd[id]++;
+		spin_check_trap(s, id, r, h0, q0, to);
 		cpu_relax();
 	}
 	this_cpu()->doing = NULL;
+}
+
+static int toggle_to(unsigned to)
+{
+	WRITE_ONCE(smp_to, to);
+	__atomic_add_fetch(&smp_seq, 1, __ATOMIC_ACQ_REL);
+	return patch_one(smp_site.addr, &smp_site.state[to]);
 }
 
 /* n patches of the branch site, alternately into its branching state and
@@ -333,19 +357,19 @@ static void toggle(unsigned n)
 	for (unsigned i = 0; i < n; i++) {
 		unsigned to = (i + 1) % 2;
 
-		if (patch_one(s->addr, &s->state[to]))
+		if (toggle_to(to))
 			return;
 		test_check(s->fn(s->a, s->b) == s->result[to], "patch %u: this CPU ran the old code", i);
 	}
 	if (n % 2)
-		patch_one(s->addr, &s->state[0]);
+		toggle_to(0);
 }
 
 DEFINE_TEST(poke, selftest_smp, 2, 0,
 	    "a branch site toggled with the other CPUs idle, then spinning through it")
 {
 	unsigned n = test_iters(200);
-	u64 passes = 0, odd = 0, fell = 0, jumped = 0, traps = 0, t0 = timestamp();
+	u64 passes = 0, odd = 0, fell = 0, jumped = 0, traps = 0, wrong = 0, t0 = timestamp();
 
 	kit_flip_site(&smp_site, SITE_BRANCH);
 	toggle(n);
@@ -354,6 +378,7 @@ DEFINE_TEST(poke, selftest_smp, 2, 0,
 	memset(spin_fell, 0, sizeof(spin_fell));
 	memset(spin_jumped, 0, sizeof(spin_jumped));
 	memset(spin_odd, 0, sizeof(spin_odd));
+	memset(spin_trapped_wrong, 0, sizeof(spin_trapped_wrong));
 	for (unsigned i = 0; i < cpus_possible; i++)
 		traps -= patch_trap_hits(i);
 	__atomic_store_n(&spin_stop, 0, __ATOMIC_RELEASE);
@@ -370,12 +395,15 @@ DEFINE_TEST(poke, selftest_smp, 2, 0,
 		fell += spin_fell[i];
 		jumped += spin_jumped[i];
 		odd += spin_odd[i];
+		wrong += spin_trapped_wrong[i];
 		traps += patch_trap_hits(i);
 	}
 	diag("spinners: %llu passes, %llu fell through, %llu jumped, %llu trapped and emulated",
 	     (unsigned long long)passes, (unsigned long long)fell, (unsigned long long)jumped,
 	     (unsigned long long)traps);
 	test_check(odd == 0, "%llu spinner passes returned neither old nor new", (unsigned long long)odd);
+	test_check(wrong == 0, "%llu spinner passes trapped and did not run the new instruction",
+		   (unsigned long long)wrong);
 	check_clean();
 	if (!passes)
 		return test_error("the spinners never ran");

@@ -14,17 +14,20 @@
  * rows in .tests (table.h), and into what each of them runs.
  */
 #define BRANCH_AND_CALL SITE_BRANCH, SITE_CALL_ALIGNED
+#define TRAPS T_NEEDS_TRAPS
 #define SCENARIOS(S)                                                                            \
 	S(jmp_flip, 2, 0, "a branch site flipped while the other CPUs run it", SITE_BRANCH)     \
-	S(call_flip, 2, 0,                                                                      \
+	S(call_flip, 2, TRAPS,                                                                  \
 	  "a call site flipped at both stack alignments; the callee's return address and a "    \
 	  "canary checked", SITE_CALL, SITE_CALL_ALIGNED)                                       \
 	S(call_retarget, 2, 0,                                                                  \
 	  "a call site moved from one callee to another and back while it runs",                \
 	  SITE_CALL_RETARGET)                                                                   \
-	S(jcc, 2, 0, "conditional branch sites (taken), long and short, flipped while they run", \
-	  SITE_COND, SITE_COND_SHORT)                                                           \
-	S(ret, 2, 0, "a return site flipped while it runs", SITE_RETURN)                        \
+	S(jcc, 2, TRAPS,                                                                        \
+	  "conditional branch sites, long and short, taken and not, flipped while they run",    \
+	  SITE_COND, SITE_COND_SHORT, SITE_COND_NOT_TAKEN, SITE_COND_SHORT_NOT_TAKEN)           \
+	S(ret, 2, TRAPS, "a return site flipped while it runs; the stack it pops checked",      \
+	  SITE_RETURN)                                                                          \
 	S(batch, 2, 0, "eight sites of every kind per patch, listed out of address order",      \
 	  SITE_RETURN, SITE_PAGE, SITE_COND_SHORT, SITE_LINE, SITE_CALL, SITE_COND,             \
 	  SITE_BRANCH, SITE_CALL_ALIGNED)                                                       \
@@ -34,14 +37,14 @@
 	S(nmi_patcher, 2, T_NMI_PATCHER,                                                        \
 	  "NMIs to the patching CPU in every step, its handler running the sites",              \
 	  BRANCH_AND_CALL)                                                                      \
-	S(nmi_nested, 2, T_NMI_NESTED,                                                          \
+	S(nmi_nested, 2, T_NMI_NESTED | TRAPS,                                                  \
 	  "NMI bursts while traps are taken inside NMI handlers, so that a trap's return lets " \
 	  "NMIs nest", BRANCH_AND_CALL)                                                         \
 	S(ipi_storm, 2, T_IPI_STORM, "fixed-vector IPI storms to the spinners in every step",   \
 	  BRANCH_AND_CALL)                                                                      \
 	S(irqoff_spinners, 2, T_IRQOFF, "spinners keep interrupts off for long stretches",      \
 	  BRANCH_AND_CALL)                                                                      \
-	S(delayed_handler, 2, T_DELAYED_HANDLER,                                                \
+	S(delayed_handler, 2, T_DELAYED_HANDLER | TRAPS,                                        \
 	  "trap handlers held up (200 us) between finding and using the descriptor",            \
 	  BRANCH_AND_CALL)                                                                      \
 	S(hotplug, 3, T_HOTPLUG,                                                                \
@@ -73,6 +76,9 @@ static void scenario_test(void)
 
 	if (i == ARRAY_SIZE(scenario_tests))
 		return test_error("not a scenario of this table");
+	if ((scenarios[i].flags & T_NEEDS_TRAPS) && !proto_leaves_trap_bytes())
+		return test_skip("%s leaves no trap byte: the trap handler this scenario is about "
+				 "never runs", proto->name);
 	t = (struct torture){ .name = scenario_tests[i].name, .flags = scenarios[i].flags,
 			      .ms = test_time_share_ms() };
 	torture_add_sites(&t, scenarios[i].roles, TSITES_MAX);

@@ -1,9 +1,8 @@
 /*
  * The torture harness (see torture.h). One CPU patches; every other CPU
  * but those with a role (hotplug victim, second patcher) spins through
- * the sites. Every pass is classified: old, new, or a failure with a full
- * report; and a pass during which no patch ran must see exactly the state
- * of the last patch that returned.
+ * the sites (torture_pass.c classifies every pass); injectors put NMIs,
+ * storms, hotplug and a second patcher in the middle of each step.
  */
 #include "kernel/fault.h"
 #include "kernel/format.h"
@@ -14,84 +13,30 @@
 #include "kernel/test.h"
 #include "kernel/time.h"
 #include "kernel/watchdog.h"
-#include "tests/kernel/torture.h"
+#include "tests/kernel/torture_internal.h"
 
 #define DEFAULT_ITERS 300
-#define REPORT_BAD_MAX 3	/* full reports; the rest are counted */
 #define STOP_WAIT_MS 10000
 #define PROGRESS_MS 10000
 
-static struct torture *cur;
+struct torture *tt_cur;
+u64 tt_started, tt_completed;
 static u32 stop, nmi_armed;
-static u64 started, completed;
-static u64 passes[MAX_CPUS], nmi_handled[MAX_CPUS], nmi_mid[MAX_CPUS], nmi_nested[MAX_CPUS];
+static u64 passes[MAX_CPUS], nmi_handled[MAX_CPUS], nmi_nested[MAX_CPUS];
+static u64 nmi_sent_to[MAX_CPUS], storm_sent_to[MAX_CPUS], storm_recv0[MAX_CPUS];
 static u8 self_nmi[MAX_CPUS];
-static u64 bad, nmis_sent, storm_sent, hotplug_cycles, hook_runs, second_patches;
+static u64 hotplug_cycles, hook_runs, second_patches;
 static int patcher_cpu, victim_cpu, second_cpu;
-static u32 patcher_done;
+static u32 patcher_done, second_waiting;
 static bool patcher_aborted;
+static unsigned spinner_cpus;
+static u64 canary0, callee0;
 
-/* The bytes a site holds now, as hex, for reports. */
-static void site_bytes(const struct flip_site *s, char *buf, size_t size)
-{
-	unsigned len = MAX(s->state[0].len, s->state[1].len);
-	size_t n = 0;
-
-	buf[0] = '\0';
-	for (unsigned i = 0; i < len && n < size; i++)
-		n += ksnprintf(buf + n, size - n, "%s%02x", i ? " " : "", s->addr[i]);
-}
-
-static void report_bad(const struct flip_site *s, u32 r, const char *where)
-{
-	u64 n = __atomic_add_fetch(&bad, 1, __ATOMIC_RELAXED);
-	char bytes[3 * INSN_MAX + 1];
-
-	if (n > REPORT_BAD_MAX)
-		return;
-	site_bytes(s, bytes, sizeof(bytes));
-	test_detect(DET_OUTCOME,
-		    "CPU %d (%s): site %p returned %#x, expected %u (old) or %u (new); step %s; "
-		    "bytes %s",
-		    this_cpu()->id, where, s->addr, r, s->result[0], s->result[1],
-		    patch_step_name(patch_current_step), bytes);
-	if (n == 1)
-		patch_report_trail();
-}
-
-/* One pass through every site. strict: also the stale-code check. */
-static void run_sites(const char *where, bool strict)
-{
-	u64 s0 = __atomic_load_n(&started, __ATOMIC_ACQUIRE);
-	u64 c0 = __atomic_load_n(&completed, __ATOMIC_ACQUIRE);
-	u32 got[TSITES_MAX];
-
-	for (unsigned i = 0; i < cur->n; i++) {
-		const struct flip_site *s = &cur->sites[i];
-
-		got[i] = s->fn(s->a, s->b);
-		if (got[i] != s->result[0] && got[i] != s->result[1])
-			report_bad(s, got[i], where);
-	}
-	if (!strict || s0 != c0 || __atomic_load_n(&started, __ATOMIC_ACQUIRE) != s0)
-		return;
-	for (unsigned i = 0; i < cur->n; i++) {
-		const struct flip_site *s = &cur->sites[i];
-		u32 want = s->result[c0 % 2];
-
-		if (got[i] != want && s->result[0] != s->result[1] &&
-		    __atomic_add_fetch(&bad, 1, __ATOMIC_RELAXED) <= REPORT_BAD_MAX)
-			test_detect(DET_OUTCOME,
-				    "CPU %d (%s) ran stale code: site %p returned %u after patch %llu had returned (want %u)",
-				    this_cpu()->id, where, s->addr, got[i],
-				    (unsigned long long)c0, want);
-	}
-}
 
 static void spinner(void *arg)
 {
 	struct cpu *c = this_cpu();
-	bool irqoff = cur->flags & T_IRQOFF;
+	bool irqoff = tt_cur->flags & T_IRQOFF;
 
 	c->doing = "spinning through torture sites";
 	for (u64 n = 0; !__atomic_load_n(&stop, __ATOMIC_ACQUIRE); n++) {
@@ -111,6 +56,15 @@ static void spinner(void *arg)
 	c->doing = NULL;
 }
 
+/*
+ * Nesting is counted twice: by the kernel's NMI depth (what the entry
+ * code keeps, and what a nested NMI must see), and by this handler's own
+ * depth, which nothing else touches. They agree unless the kernel's depth
+ * is not restored on some exit path: then every later NMI looks nested.
+ */
+static u32 own_depth[MAX_CPUS];
+static u64 own_nested[MAX_CPUS];
+
 static bool torture_nmi(struct trap_frame *f)
 {
 	struct cpu *c = this_cpu();
@@ -120,48 +74,56 @@ static bool torture_nmi(struct trap_frame *f)
 	nmi_handled[c->id]++;
 	if (c->nmi_depth > 1)
 		nmi_nested[c->id]++;
-	if (patch_current_step != STEP_IDLE)
-		nmi_mid[c->id]++;
+	if (++own_depth[c->id] > 1)
+		own_nested[c->id]++;
 	/* Nesting on purpose: an NMI to ourselves stays latched while this
 	 * handler runs, until the return from a trap taken at a site below
 	 * unmasks NMIs (x86: the IRET of a #BP, SDM vol. 3A 6.7.1); then it
 	 * lands on top of this one. */
 	if (__atomic_exchange_n(&self_nmi[c->id], 0, __ATOMIC_ACQ_REL)) {
 		/* This is our own NMI, nested or not: do not re-arm. */
-	} else if ((cur->flags & T_NMI_NESTED) && c->nmi_depth == 1) {
+	} else if ((tt_cur->flags & T_NMI_NESTED) && c->nmi_depth == 1) {
 		__atomic_store_n(&self_nmi[c->id], 1, __ATOMIC_RELEASE);
 		send_nmi(c->id);
-		__atomic_add_fetch(&nmis_sent, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&nmi_sent_to[c->id], 1, __ATOMIC_RELAXED);
 	}
-	run_sites("NMI handler", false);
+	nmi_run_sites(c);
+	own_depth[c->id]--;
 	return true;
 }
 
 static void send_nmis_to_others(unsigned burst)
 {
-	for (unsigned k = 0; k < burst; k++)
-		send_nmi_all_but_self();
-	__atomic_add_fetch(&nmis_sent, (u64)burst * (cpus_online() - 1), __ATOMIC_RELAXED);
+	int self = this_cpu()->id;
+
+	for (unsigned i = 0; i < cpus_possible; i++) {
+		if ((int)i == self || !cpu_is_online(i))
+			continue;
+		for (unsigned k = 0; k < burst; k++)
+			send_nmi(i);
+		__atomic_add_fetch(&nmi_sent_to[i], burst, __ATOMIC_RELAXED);
+	}
 }
 
 /* Runs at every protocol step, on the CPU that performs it. */
 static void torture_step(enum patch_step s)
 {
-	unsigned f = cur->flags;
+	unsigned f = tt_cur->flags;
 
+	__atomic_add_fetch(&tt_step_seq, 1, __ATOMIC_ACQ_REL);
 	if (f & T_NMI_SPINNERS)
 		send_nmis_to_others(1);
 	if (f & T_NMI_NESTED)
 		send_nmis_to_others(1);
 	if (f & T_NMI_PATCHER) {
 		send_nmi(this_cpu()->id);
-		__atomic_add_fetch(&nmis_sent, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&nmi_sent_to[this_cpu()->id], 1, __ATOMIC_RELAXED);
 	}
 	if (f & T_IPI_STORM)
 		for (unsigned i = 0; i < cpus_possible; i++)
 			if ((int)i != this_cpu()->id && cpu_is_online(i)) {
-				ipi_storm(i, 4);
-				__atomic_add_fetch(&storm_sent, 4, __ATOMIC_RELAXED);
+				ipi_storm(i, TORTURE_STORM_BURST);
+				__atomic_add_fetch(&storm_sent_to[i], TORTURE_STORM_BURST, __ATOMIC_RELAXED);
 			}
 	/* Hotplug alternates at every step boundary, so CPUs leave and come
 	 * back in the middle of patches; not inside stop-machine's
@@ -208,12 +170,26 @@ static int flip(struct flip_site *sites, unsigned n, unsigned to)
  * patcher complete first, or 10 ms pass. */
 static void yield_to_patcher(void)
 {
-	u64 s = __atomic_load_n(&completed, __ATOMIC_ACQUIRE);
+	u64 s = __atomic_load_n(&tt_completed, __ATOMIC_ACQUIRE);
 	u64 end = timestamp() + ms_to_ticks(10);
 
-	while (__atomic_load_n(&completed, __ATOMIC_ACQUIRE) == s && !READ_ONCE(stop) &&
+	while (__atomic_load_n(&tt_completed, __ATOMIC_ACQUIRE) == s && !READ_ONCE(stop) &&
 	       !READ_ONCE(patcher_done) && timestamp() < end)
 		cpu_relax();
+}
+
+/* The main patcher's side of the same: after its patch, while the second
+ * patcher waits for the mutex, let one of its patches through (or 10 ms
+ * pass), so that both really patch at the same time (two_patchers
+ * requires the second a substantial share). */
+static void yield_to_second(void)
+{
+	u64 s = READ_ONCE(second_patches);
+	u64 end = timestamp() + ms_to_ticks(10);
+
+	while (__atomic_load_n(&second_waiting, __ATOMIC_ACQUIRE) &&
+	       READ_ONCE(second_patches) == s && !READ_ONCE(stop) && timestamp() < end)
+		smp_poll(), cpu_relax();
 }
 
 /* The second patcher flips a site of its own, which no spinner runs. */
@@ -223,11 +199,16 @@ static void second_patcher(void *arg)
 
 	kit_flip_site(&s, SITE_BRANCH_SPARE);
 	for (unsigned i = 0; !__atomic_load_n(&stop, __ATOMIC_ACQUIRE); i++) {
-		if (flip(&s, 1, (i + 1) % 2))
+		int err;
+
+		__atomic_store_n(&second_waiting, 1, __ATOMIC_RELEASE);
+		err = flip(&s, 1, (i + 1) % 2);
+		__atomic_store_n(&second_waiting, 0, __ATOMIC_RELEASE);
+		if (err)
 			break;
 		if (s.fn(s.a, s.b) != s.result[(i + 1) % 2])
 			test_fail("second patcher: CPU %d ran its old code after its patch", this_cpu()->id);
-		second_patches++;
+		__atomic_add_fetch(&second_patches, 1, __ATOMIC_RELEASE);
 		yield_to_patcher();
 	}
 	if (second_patches % 2)
@@ -255,13 +236,13 @@ static u64 soft_deadline(const struct torture *t, u64 t0)
 
 static void patcher(void *arg)
 {
-	struct torture *t = cur;
+	struct torture *t = tt_cur;
 	u64 iters = t->iters ? t->iters : test_iters(DEFAULT_ITERS);
 	u64 t0 = timestamp(), last = t0, end = t0 + ms_to_ticks(t->ms);
 	u64 soft = soft_deadline(t, t0);
 
 	for (u64 i = 0; t->ms ? timestamp() < end : i < iters; i++) {
-		unsigned to = (completed + 1) % 2;
+		unsigned to = (tt_completed + 1) % 2;
 
 		if (!t->ms && soft && timestamp() > soft) {
 			diag("%s: stopped after %llu of %llu patches, %u/%u of the test's time budget "
@@ -270,14 +251,16 @@ static void patcher(void *arg)
 			     BUDGET_SHARE_DEN);
 			break;
 		}
-		__atomic_add_fetch(&started, 1, __ATOMIC_ACQ_REL);
+		__atomic_add_fetch(&tt_started, 1, __ATOMIC_ACQ_REL);
 		if (flip(t->sites, t->n, to))
 			break;
-		__atomic_add_fetch(&completed, 1, __ATOMIC_ACQ_REL);
+		__atomic_add_fetch(&tt_completed, 1, __ATOMIC_ACQ_REL);
 		run_sites("patcher, after its patch", true);
+		if (second_cpu > 0)
+			yield_to_second();
 		if (t->ms && timestamp() - last > ms_to_ticks(PROGRESS_MS)) {
 			last = timestamp();
-			diag("%s: %llu patches, %llu s", t->name, (unsigned long long)completed,
+			diag("%s: %llu patches, %llu s", t->name, (unsigned long long)tt_completed,
 			     (unsigned long long)(ticks_to_ns(last - t0) / 1000000000));
 		}
 	}
@@ -364,41 +347,83 @@ static void pick_roles(struct torture *t)
 		victim_cpu = n - 1;
 	if ((t->flags & T_TWO_PATCHERS) && n >= (victim_cpu > 0 ? 4u : 3u))
 		second_cpu = victim_cpu > 0 ? n - 2 : n - 1;
+	spinner_cpus = 0;
+	for (unsigned i = 1; i < cpus_possible; i++)
+		spinner_cpus += is_spinner(i);
 }
 
 static void reset_counts(void)
 {
-	started = completed = bad = nmis_sent = storm_sent = 0;
+	tt_started = tt_completed = tt_bad = tt_step_seq = 0;
 	hotplug_cycles = hook_runs = second_patches = 0;
 	patcher_done = 0;
 	patcher_aborted = false;
 	stop = 0;
 	memset(passes, 0, sizeof(passes));
 	memset(nmi_handled, 0, sizeof(nmi_handled));
-	memset(nmi_mid, 0, sizeof(nmi_mid));
+	memset(tt_nmi_mid, 0, sizeof(tt_nmi_mid));
 	memset(nmi_nested, 0, sizeof(nmi_nested));
+	memset(own_nested, 0, sizeof(own_nested));
+	memset(own_depth, 0, sizeof(own_depth));
 	memset(self_nmi, 0, sizeof(self_nmi));
+	memset(nmi_sent_to, 0, sizeof(nmi_sent_to));
+	memset(storm_sent_to, 0, sizeof(storm_sent_to));
+	memset(tt_trapped_checked, 0, sizeof(tt_trapped_checked));
+	memset(tt_nmi_stopped_runs, 0, sizeof(tt_nmi_stopped_runs));
+	for (unsigned i = 0; i < cpus_possible; i++)
+		storm_recv0[i] = READ_ONCE(cpus[i].storm_received);
+	second_waiting = 0;
+	canary0 = READ_ONCE(sf_canary_bad);
+	callee0 = READ_ONCE(sf_callee_bad);
+}
+
+/* Received against sent, per CPU: an NMI or storm IPI can be lost to
+ * coalescing (a pending one absorbs the next, SDM vol. 3A §11.8.4 and
+ * §6.7.1), never invented; a spinner that got none at all did not take
+ * part. */
+static void collect_received(struct torture_result *r)
+{
+	for (unsigned i = 0; i < cpus_possible; i++) {
+		u64 storms = READ_ONCE(cpus[i].storm_received) - storm_recv0[i];
+
+		r->nmis_sent += nmi_sent_to[i];
+		r->storm_ipis += storm_sent_to[i];
+		r->storm_received += storms;
+		if (nmi_handled[i] > nmi_sent_to[i])
+			r->nmis_unsent += nmi_handled[i] - nmi_sent_to[i];
+		if (storms > storm_sent_to[i])
+			r->storms_unsent += storms - storm_sent_to[i];
+		if (is_spinner(i) && nmi_sent_to[i] && !nmi_handled[i])
+			r->cpus_without_nmi++;
+		if (is_spinner(i) && storm_sent_to[i] && !storms)
+			r->cpus_without_storm++;
+	}
 }
 
 static void collect(struct torture_result *r, u64 traps0)
 {
 	memset(r, 0, sizeof(*r));
-	r->patches = completed;
-	r->bad = bad;
-	r->nmis_sent = nmis_sent;
-	r->storm_ipis = storm_sent;
+	r->patches = tt_completed;
+	r->bad = tt_bad;
 	r->hotplug_cycles = hotplug_cycles;
 	r->online_hook_runs = hook_runs;
 	r->second_patches = second_patches;
+	r->spinners = spinner_cpus;
 	r->aborted = patcher_aborted;
+	r->canary_bad = READ_ONCE(sf_canary_bad) - canary0;
+	r->callee_bad = READ_ONCE(sf_callee_bad) - callee0;
 	for (unsigned i = 0; i < cpus_possible; i++) {
 		r->passes += passes[i];
 		r->nmis_handled += nmi_handled[i];
-		r->nmis_mid_patch += nmi_mid[i];
+		r->nmis_mid_patch += tt_nmi_mid[i];
 		r->nmi_nested += nmi_nested[i];
+		r->nmi_nested_own += own_nested[i];
+		r->nmi_stopped_runs += tt_nmi_stopped_runs[i];
+		r->trapped_checked += tt_trapped_checked[i];
 		r->traps += patch_trap_hits(i);
 	}
 	r->traps -= traps0;
+	collect_received(r);
 }
 
 /* Puts every site into state[0] through the engine before the run (a
@@ -423,7 +448,7 @@ bool torture_run(struct torture *t, struct torture_result *r)
 {
 	u64 traps0 = 0;
 
-	cur = t;
+	tt_cur = t;
 	reset_counts();
 	if (prepare_sites(t)) {
 		memset(r, 0, sizeof(*r));
@@ -456,7 +481,7 @@ bool torture_run(struct torture *t, struct torture_result *r)
 		patch_force_reset();
 		restore_sites(t);
 		patcher_aborted = true;
-	} else if (completed % 2) {
+	} else if (tt_completed % 2) {
 		flip(t->sites, t->n, 0);	/* leave state[0] behind */
 	}
 	collect(r, traps0);

@@ -11,6 +11,7 @@
 #include "tests/kernel/sitekit.h"
 
 #define TSITES_MAX 8
+#define TORTURE_STORM_BURST 4	/* storm IPIs per target CPU per step */
 
 #define T_NMI_SPINNERS (1u << 0)	/* NMIs to the spinners in every step */
 #define T_NMI_PATCHER (1u << 1)		/* NMIs to the patching CPU in every step */
@@ -21,6 +22,10 @@
 #define T_HOTPLUG (1u << 6)		/* a CPU goes offline/online mid-patch */
 #define T_TWO_PATCHERS (1u << 7)	/* a second CPU patches other sites */
 #define T_ON_AP (1u << 8)		/* patch from an AP (negative controls) */
+/* The scenario's hazard is the trap handler (an emulated push, flags, a
+ * pop, a handler held up, a trap inside an NMI): under a protocol that
+ * never leaves a trap byte it does not happen, and the test skips. */
+#define T_NEEDS_TRAPS (1u << 9)
 
 struct torture {
 	const char *name;
@@ -33,11 +38,24 @@ struct torture {
 				 * their share of its time budget; 0: 1 */
 };
 
-/* What happened, for the test's checks and its report. */
+/* What happened, for the test's checks and its report. Every count is
+ * observed where it happens (received, landed, trapped), never inferred
+ * from what was sent. */
 struct torture_result {
-	u64 patches, passes, traps, nmis_sent, nmis_handled, nmis_mid_patch;
-	u64 nmi_nested, hotplug_cycles, storm_ipis, online_hook_runs, second_patches;
+	u64 patches, passes, traps;
+	u64 trapped_checked;	/* passes that trapped, held to the new outcome */
+	u64 nmis_sent, nmis_handled;
+	u64 nmis_mid_patch;	/* NMIs whose site runs all fell inside one step */
+	u64 nmi_nested;		/* by the kernel's NMI depth */
+	u64 nmi_nested_own;	/* by the torture handler's own depth */
+	u64 nmi_stopped_runs;	/* NMI site runs while stop-machine held the world */
+	u64 nmis_unsent;	/* NMIs a CPU handled beyond those sent to it */
+	u64 cpus_without_nmi;	/* spinners sent NMIs that handled none */
+	u64 storm_ipis, storm_received, storms_unsent, cpus_without_storm;
+	u64 hotplug_cycles, online_hook_runs, second_patches;
+	unsigned spinners;	/* CPUs that spun (no patcher, victim, second) */
 	u64 bad;		/* wrong outcomes (also reported) */
+	u64 canary_bad, callee_bad;	/* sitekit.h's counts, during this run */
 	bool aborted;		/* a crash or the watchdog unwound the patcher */
 };
 

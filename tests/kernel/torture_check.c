@@ -32,40 +32,107 @@ bool proto_leaves_trap_bytes(void)
 	       strcmp(proto->name, "unsafe-bytewise");
 }
 
+static void print_result(const struct torture *t, const struct torture_result *r)
+{
+	diag("%s under %s: %llu patches, %llu spinner passes on %u CPUs, %llu traps emulated "
+	     "(%llu trapped passes held to the new outcome)",
+	     t->name, proto->name, (unsigned long long)r->patches, (unsigned long long)r->passes,
+	     r->spinners, (unsigned long long)r->traps, (unsigned long long)r->trapped_checked);
+	diag("%s: NMIs %llu sent / %llu handled / %llu mid-step / %llu nested; storm IPIs %llu "
+	     "sent / %llu received; %llu hotplug cycles (%llu site runs coming online); "
+	     "%llu second-patcher patches", t->name, (unsigned long long)r->nmis_sent,
+	     (unsigned long long)r->nmis_handled, (unsigned long long)r->nmis_mid_patch,
+	     (unsigned long long)r->nmi_nested, (unsigned long long)r->storm_ipis,
+	     (unsigned long long)r->storm_received, (unsigned long long)r->hotplug_cycles,
+	     (unsigned long long)r->online_hook_runs, (unsigned long long)r->second_patches);
+	/* Not a failure: what stop-machine cannot prevent (docs/design.md §3.4). */
+	if (r->nmi_stopped_runs || (r->nmis_sent && !proto_leaves_trap_bytes()))
+		diag("%s: %llu site runs by NMI handlers while %s held the world stopped: the "
+		     "protocol's known exposure (a site read mid-write), not a failure", t->name,
+		     (unsigned long long)r->nmi_stopped_runs, proto->name);
+}
+
+/* NMIs: each one sent is received at most once. Coalescing loses some:
+ * while a handler runs one more is latched and the rest are dropped (SDM
+ * vol. 3A §6.7.1), so of the at most three sent to a CPU back to back
+ * (spinners', bursts', its own nested one) at least one lands. */
+static void check_nmis(const struct torture *t, const struct torture_result *r)
+{
+	unsigned f = t->flags;
+
+	if (!(f & (T_NMI_SPINNERS | T_NMI_PATCHER | T_NMI_NESTED)))
+		return;
+	if (!r->nmis_sent)
+		return test_error("no NMI was sent");
+	test_check(!r->nmis_unsent, "%llu NMIs handled beyond those sent to their CPU",
+		   (unsigned long long)r->nmis_unsent);
+	test_check(!r->cpus_without_nmi, "%llu spinners were sent NMIs and handled none",
+		   (unsigned long long)r->cpus_without_nmi);
+	test_check(r->nmi_nested == r->nmi_nested_own,
+		   "the NMI depth says %llu NMIs nested, the handler's own depth %llu: the depth "
+		   "is not restored on some exit path", (unsigned long long)r->nmi_nested,
+		   (unsigned long long)r->nmi_nested_own);
+	test_check(r->nmis_handled * 3 >= r->nmis_sent, "only %llu of %llu NMIs sent were handled",
+		   (unsigned long long)r->nmis_handled, (unsigned long long)r->nmis_sent);
+	if ((f & (T_NMI_SPINNERS | T_NMI_PATCHER)) && !r->nmis_mid_patch)
+		test_error("no NMI landed in the middle of a protocol step");
+	if ((f & T_NMI_NESTED) && proto_leaves_trap_bytes() && !r->nmi_nested)
+		test_error("no NMI ever nested inside another (after a trap's return)");
+}
+
+/* Storm IPIs: the per-CPU received count against what was sent there.
+ * The local APIC holds one pending interrupt per vector (SDM vol. 3A
+ * §11.8.4), so a burst arrives as one or two; with interrupts on, every
+ * burst arrives (bursts of different steps merge only while a CPU keeps
+ * interrupts off, or sits in stop-machine's rendezvous: half of them). */
+static void check_storms(const struct torture *t, const struct torture_result *r)
+{
+	u64 bursts = r->storm_ipis / TORTURE_STORM_BURST;
+
+	if (!r->storm_ipis)
+		return test_error("no storm IPI was sent");
+	test_check(!r->storms_unsent, "%llu storm IPIs received beyond those sent to their CPU",
+		   (unsigned long long)r->storms_unsent);
+	test_check(!r->cpus_without_storm, "%llu spinners were sent storm IPIs and received none",
+		   (unsigned long long)r->cpus_without_storm);
+	if (!(t->flags & T_IRQOFF))
+		test_check(r->storm_received * 2 >= bursts,
+			   "%llu storm IPIs received of %llu bursts sent",
+			   (unsigned long long)r->storm_received, (unsigned long long)bursts);
+}
+
+/* The second patcher must really compete: at least a tenth of the main
+ * patcher's patches, not one lucky turn. */
+#define SECOND_SHARE_DIV 10
+
 void torture_check(const struct torture *t, const struct torture_result *r)
 {
 	unsigned f = t->flags;
 
-	diag("%s under %s: %llu patches, %llu spinner passes, %llu traps emulated, "
-	     "NMIs %llu sent / %llu handled / %llu mid-patch / %llu nested, %llu storm IPIs, "
-	     "%llu hotplug cycles (%llu site runs coming online), %llu second-patcher patches",
-	     t->name, proto->name, (unsigned long long)r->patches, (unsigned long long)r->passes,
-	     (unsigned long long)r->traps, (unsigned long long)r->nmis_sent,
-	     (unsigned long long)r->nmis_handled, (unsigned long long)r->nmis_mid_patch,
-	     (unsigned long long)r->nmi_nested, (unsigned long long)r->storm_ipis,
-	     (unsigned long long)r->hotplug_cycles, (unsigned long long)r->online_hook_runs,
-	     (unsigned long long)r->second_patches);
+	print_result(t, r);
 	test_check(!r->aborted, "the patcher was unwound");
 	test_check(!r->bad, "%llu wrong outcomes", (unsigned long long)r->bad);
-	test_check(!sf_canary_bad && !sf_callee_bad, "stack canary broken %llu times, %llu wrong return addresses",
-		   (unsigned long long)sf_canary_bad, (unsigned long long)sf_callee_bad);
+	test_check(!r->canary_bad && !r->callee_bad,
+		   "stack canary broken %llu times, %llu wrong return addresses",
+		   (unsigned long long)r->canary_bad, (unsigned long long)r->callee_bad);
 	/* The scenario must really have happened. */
 	if (!r->patches)
 		test_error("no patch was applied");
-	if (!r->passes && cpus_online() > 1 + (f & (T_HOTPLUG | T_TWO_PATCHERS) ? 1 : 0))
+	if (!r->passes && r->spinners)
 		test_error("the spinners never ran");
 	if (proto_leaves_trap_bytes() && !r->traps && r->passes)
 		test_error("no trap was ever hit: the spinners never met a patch in progress");
-	if ((f & (T_NMI_SPINNERS | T_NMI_PATCHER)) && !r->nmis_mid_patch)
-		test_error("no NMI landed in the middle of a patch");
-	if ((f & T_NMI_NESTED) && proto_leaves_trap_bytes() && !r->nmi_nested)
-		test_error("no NMI ever nested inside another (after a trap's return)");
-	if ((f & T_IPI_STORM) && !r->storm_ipis)
-		test_error("no storm IPI was sent");
+	if (proto_leaves_trap_bytes() && r->traps && !r->trapped_checked)
+		test_error("no pass that trapped could be held to the new outcome");
+	check_nmis(t, r);
+	if (f & T_IPI_STORM)
+		check_storms(t, r);
 	if ((f & T_HOTPLUG) && !r->hotplug_cycles)
 		test_error("no CPU went offline mid-patch");
 	if ((f & T_HOTPLUG) && !r->online_hook_runs)
 		test_error("no CPU ran a site while coming online");
-	if ((f & T_TWO_PATCHERS) && !r->second_patches)
-		test_error("the second patcher never patched");
+	if ((f & T_TWO_PATCHERS) && r->second_patches * SECOND_SHARE_DIV < r->patches)
+		test_error("the second patcher made %llu patches against %llu: less than 1/%u",
+			   (unsigned long long)r->second_patches, (unsigned long long)r->patches,
+			   SECOND_SHARE_DIV);
 }

@@ -36,18 +36,22 @@ static void retarget(struct flip_site *s, site_fn fn, u8 *site)
 	insn_call(&s->state[1], (u64)(uintptr_t)sf_callee2);
 }
 
-/* NOP <-> JB (cc 2) of len bytes, run as cmp 1, 2: below, so taken. */
-static void cond(struct flip_site *s, site_fn fn, u8 *site, u8 *target, unsigned len)
+/* NOP <-> JB (cc 2) of len bytes, run as cmp 1, 2: below, so taken (2);
+ * or run as cmp 2, 1: not below, so not taken (1, as the NOP), and an
+ * emulation that gets the direction wrong returns neither. */
+static void cond(struct flip_site *s, site_fn fn, u8 *site, u8 *target, unsigned len, bool taken)
 {
-	*s = (struct flip_site){ .fn = fn, .addr = site, .a = 1, .b = 2, .result = { 1, 2 } };
+	*s = (struct flip_site){ .fn = fn, .addr = site, .a = taken ? 1 : 2, .b = taken ? 2 : 1,
+				 .result = { 1, taken ? 2 : 1 } };
 	insn_nop(&s->state[0], len);
 	insn_jcc(&s->state[1], len, 2, (u64)(uintptr_t)target);
 }
 
-/* NOP5 <-> RET with INT3 padding: the site function returns 3 at once. */
+/* NOP5 <-> RET with INT3 padding: the site function returns 3 at once;
+ * run under a check that the RET popped exactly its return address. */
 static void ret(struct flip_site *s)
 {
-	*s = (struct flip_site){ .fn = sf_ret5, .addr = sf_ret5_site, .result = { 1, 3 } };
+	*s = (struct flip_site){ .fn = sf_ret5_stack, .addr = sf_ret5_site, .result = { 1, 3 } };
 	insn_nop(&s->state[0], 5);
 	insn_ret(&s->state[1], 5);
 }
@@ -66,9 +70,13 @@ void kit_flip_site(struct flip_site *s, enum site_role r)
 	case SITE_CALL_RETARGET:
 		return retarget(s, sf_flip_c, sf_flip_c_site);
 	case SITE_COND:
-		return cond(s, sf_jcc_a, sf_jcc_a_site, sf_jcc_a_target, 6);
+		return cond(s, sf_jcc_a, sf_jcc_a_site, sf_jcc_a_target, 6, true);
 	case SITE_COND_SHORT:
-		return cond(s, sf_jcc8_a, sf_jcc8_a_site, sf_jcc8_a_target, 2);
+		return cond(s, sf_jcc8_a, sf_jcc8_a_site, sf_jcc8_a_target, 2, true);
+	case SITE_COND_NOT_TAKEN:
+		return cond(s, sf_jcc_b, sf_jcc_b_site, sf_jcc_b_target, 6, false);
+	case SITE_COND_SHORT_NOT_TAKEN:
+		return cond(s, sf_jcc8_b, sf_jcc8_b_site, sf_jcc8_b_target, 2, false);
 	case SITE_RETURN:
 		return ret(s);
 	case SITE_LINE:

@@ -124,6 +124,8 @@ SITE_OFFSET equ 23
 	SITE_FN sf_flip_d, 0, NOP5
 	SITE_FN sf_jcc_a, 0, NOP6
 	SITE_FN sf_jcc8_a, 0, NOP2
+	SITE_FN sf_jcc_b, 0, NOP6	; the same, not taken
+	SITE_FN sf_jcc8_b, 0, NOP2
 	SLED
 
 ; A site whose 5 bytes cross a 64-byte line (3 before it, 2 after).
@@ -155,6 +157,41 @@ global %1_site
 
 	RET_FN sf_ret2, NOP2
 	RET_FN sf_ret5, NOP5
+
+; sf_ret5 under a stack check, for the torture kit: a RET at the site must
+; pop exactly its return address. RBP keeps the stack pointer of the call
+; and a canary sits above it; an emulation that pops nothing, or too
+; much, comes back with RSP elsewhere (sf_canary_bad, BAD) instead of
+; returning into a corrupted C frame.
+global sf_ret5_stack
+section .text
+sf_ret5_stack:
+	push rbx
+	push rbp
+	mov rbx, CANARY
+	push rbx
+	mov rbp, rsp
+	call sf_ret5
+	cmp rsp, rbp
+	jne .bad_sp
+	pop rcx
+	cmp rcx, rbx
+	jne .bad
+	mov rcx, CANARY
+	cmp rbx, rcx
+	jne .bad
+.out:
+	pop rbp
+	pop rbx
+	ret
+.bad_sp:
+	mov rsp, rbp
+	pop rcx
+.bad:
+	lock inc qword [rel sf_canary_bad]
+	mov eax, BAD
+	jmp .out
+section .patchable.sites
 
 ; Callees of CALL sites: note the return address (R11) and the mark
 ; (R10), count, return. The site function checks the return address;

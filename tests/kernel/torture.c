@@ -446,7 +446,7 @@ static int prepare_sites(struct torture *t)
 
 bool torture_run(struct torture *t, struct torture_result *r)
 {
-	u64 traps0 = 0;
+	u64 traps0 = 0, waits0 = patch_retire_waits();
 
 	tt_cur = t;
 	reset_counts();
@@ -485,5 +485,6 @@ bool torture_run(struct torture *t, struct torture_result *r)
 		flip(t->sites, t->n, 0);	/* leave state[0] behind */
 	}
 	collect(r, traps0);
+	r->retire_waits = patch_retire_waits() - waits0;
 	return !r->aborted;
 }

@@ -124,6 +124,12 @@ void torture_check(const struct torture *t, const struct torture_result *r)
 		test_error("no trap was ever hit: the spinners never met a patch in progress");
 	if (proto_leaves_trap_bytes() && r->traps && !r->trapped_checked)
 		test_error("no pass that trapped could be held to the new outcome");
+	/* Held-up handlers exist to make retirement wait for them: a run in
+	 * which no retirement ever found a holder tested nothing of the
+	 * reference wait (docs/design.md §4.3). */
+	if ((f & T_DELAYED_HANDLER) && proto_leaves_trap_bytes() && !r->retire_waits)
+		test_error("no retirement found a trap handler still holding the batch: "
+			   "the reference wait was never needed");
 	check_nmis(t, r);
 	if (f & T_IPI_STORM)
 		check_storms(t, r);

@@ -126,8 +126,11 @@ void torture_check(const struct torture *t, const struct torture_result *r)
 		test_error("no pass that trapped could be held to the new outcome");
 	/* Held-up handlers exist to make retirement wait for them: a run in
 	 * which no retirement ever found a holder tested nothing of the
-	 * reference wait (docs/design.md §4.3). */
-	if ((f & T_DELAYED_HANDLER) && proto_leaves_trap_bytes() && !r->retire_waits)
+	 * reference wait (docs/design.md §4.3). Not required of a poke.mix
+	 * round (t->share): a third of the patches, and under cpumask one
+	 * such round saw none. */
+	if ((f & T_DELAYED_HANDLER) && !t->share && proto_leaves_trap_bytes() &&
+	    !r->retire_waits)
 		test_error("no retirement found a trap handler still holding the batch: "
 			   "the reference wait was never needed");
 	check_nmis(t, r);

@@ -68,9 +68,15 @@ static void check_nmis(const struct torture *t, const struct torture_result *r)
 		   (unsigned long long)r->nmis_unsent);
 	test_check(!r->cpus_without_nmi, "%llu spinners were sent NMIs and handled none",
 		   (unsigned long long)r->cpus_without_nmi);
-	test_check(r->nmi_nested == r->nmi_nested_own,
+	/* Every nesting the handler sees, the kernel's depth must see too.
+	 * The reverse need not hold: once a trap's IRET has unmasked NMIs,
+	 * one may land in the outer NMI's entry or exit code, outside this
+	 * handler (seen under multi-threaded TCG: 481 against 469). A depth
+	 * never restored is caught as a CPU back in its idle loop with a
+	 * depth not zero (smp.c). */
+	test_check(r->nmi_nested >= r->nmi_nested_own,
 		   "the NMI depth says %llu NMIs nested, the handler's own depth %llu: the depth "
-		   "is not restored on some exit path", (unsigned long long)r->nmi_nested,
+		   "missed a nesting", (unsigned long long)r->nmi_nested,
 		   (unsigned long long)r->nmi_nested_own);
 	test_check(r->nmis_handled * 3 >= r->nmis_sent, "only %llu of %llu NMIs sent were handled",
 		   (unsigned long long)r->nmis_handled, (unsigned long long)r->nmis_sent);
@@ -82,23 +88,20 @@ static void check_nmis(const struct torture *t, const struct torture_result *r)
 
 /* Storm IPIs: the per-CPU received count against what was sent there.
  * The local APIC holds one pending interrupt per vector (SDM vol. 3A
- * §11.8.4), so a burst arrives as one or two; with interrupts on, every
- * burst arrives (bursts of different steps merge only while a CPU keeps
- * interrupts off, or sits in stop-machine's rendezvous: half of them). */
+ * §11.8.4), so a burst arrives as one or two, and bursts of different
+ * steps merge whenever the CPU did not take the storm vector in between
+ * (interrupts off, inside an NMI handler, a higher-priority sync IPI
+ * first, its host thread not running): how many arrive is a figure, not
+ * a verdict (under multi-threaded TCG with nested NMIs: 369 of 1010
+ * bursts). */
 static void check_storms(const struct torture *t, const struct torture_result *r)
 {
-	u64 bursts = r->storm_ipis / TORTURE_STORM_BURST;
-
 	if (!r->storm_ipis)
 		return test_error("no storm IPI was sent");
 	test_check(!r->storms_unsent, "%llu storm IPIs received beyond those sent to their CPU",
 		   (unsigned long long)r->storms_unsent);
 	test_check(!r->cpus_without_storm, "%llu spinners were sent storm IPIs and received none",
 		   (unsigned long long)r->cpus_without_storm);
-	if (!(t->flags & T_IRQOFF))
-		test_check(r->storm_received * 2 >= bursts,
-			   "%llu storm IPIs received of %llu bursts sent",
-			   (unsigned long long)r->storm_received, (unsigned long long)bursts);
 }
 
 /* The second patcher must really compete: at least a tenth of the main

@@ -22,9 +22,6 @@
 struct torture *tt_cur;
 u64 tt_started, tt_completed;
 static u32 stop, nmi_armed;
-static u64 passes[MAX_CPUS], nmi_handled[MAX_CPUS], nmi_nested[MAX_CPUS];
-static u64 nmi_sent_to[MAX_CPUS], storm_sent_to[MAX_CPUS], storm_recv0[MAX_CPUS];
-static u8 self_nmi[MAX_CPUS];
 static u64 hotplug_cycles, hook_runs, second_patches;
 static int patcher_cpu, victim_cpu, second_cpu;
 static u32 patcher_done, second_waiting;
@@ -49,7 +46,7 @@ static void spinner(void *arg)
 			irq_restore(f);
 		}
 		run_sites("spinner", true);
-		passes[c->id]++;
+		tt_cpu[c->id].passes++;
 		if (!opts.spin_tight)
 			cpu_relax();
 	}
@@ -62,8 +59,6 @@ static void spinner(void *arg)
  * depth, which nothing else touches. They agree unless the kernel's depth
  * is not restored on some exit path: then every later NMI looks nested.
  */
-static u32 own_depth[MAX_CPUS];
-static u64 own_nested[MAX_CPUS];
 
 static bool torture_nmi(struct trap_frame *f)
 {
@@ -71,24 +66,24 @@ static bool torture_nmi(struct trap_frame *f)
 
 	if (!READ_ONCE(nmi_armed))
 		return false;
-	nmi_handled[c->id]++;
+	tt_cpu[c->id].nmi_handled++;
 	if (c->nmi_depth > 1)
-		nmi_nested[c->id]++;
-	if (++own_depth[c->id] > 1)
-		own_nested[c->id]++;
+		tt_cpu[c->id].nmi_nested++;
+	if (++tt_cpu[c->id].own_depth > 1)
+		tt_cpu[c->id].own_nested++;
 	/* Nesting on purpose: an NMI to ourselves stays latched while this
 	 * handler runs, until the return from a trap taken at a site below
 	 * unmasks NMIs (x86: the IRET of a #BP, SDM vol. 3A 6.7.1); then it
 	 * lands on top of this one. */
-	if (__atomic_exchange_n(&self_nmi[c->id], 0, __ATOMIC_ACQ_REL)) {
+	if (__atomic_exchange_n(&tt_cpu[c->id].self_nmi, 0, __ATOMIC_ACQ_REL)) {
 		/* This is our own NMI, nested or not: do not re-arm. */
 	} else if ((tt_cur->flags & T_NMI_NESTED) && c->nmi_depth == 1) {
-		__atomic_store_n(&self_nmi[c->id], 1, __ATOMIC_RELEASE);
+		__atomic_store_n(&tt_cpu[c->id].self_nmi, 1, __ATOMIC_RELEASE);
 		send_nmi(c->id);
-		__atomic_add_fetch(&nmi_sent_to[c->id], 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&tt_cpu[c->id].nmi_sent_to, 1, __ATOMIC_RELAXED);
 	}
 	nmi_run_sites(c);
-	own_depth[c->id]--;
+	tt_cpu[c->id].own_depth--;
 	return true;
 }
 
@@ -101,7 +96,7 @@ static void send_nmis_to_others(unsigned burst)
 			continue;
 		for (unsigned k = 0; k < burst; k++)
 			send_nmi(i);
-		__atomic_add_fetch(&nmi_sent_to[i], burst, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&tt_cpu[i].nmi_sent_to, burst, __ATOMIC_RELAXED);
 	}
 }
 
@@ -117,13 +112,13 @@ static void torture_step(enum patch_step s)
 		send_nmis_to_others(1);
 	if (f & T_NMI_PATCHER) {
 		send_nmi(this_cpu()->id);
-		__atomic_add_fetch(&nmi_sent_to[this_cpu()->id], 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&tt_cpu[this_cpu()->id].nmi_sent_to, 1, __ATOMIC_RELAXED);
 	}
 	if (f & T_IPI_STORM)
 		for (unsigned i = 0; i < cpus_possible; i++)
 			if ((int)i != this_cpu()->id && cpu_is_online(i)) {
 				ipi_storm(i, TORTURE_STORM_BURST);
-				__atomic_add_fetch(&storm_sent_to[i], TORTURE_STORM_BURST, __ATOMIC_RELAXED);
+				__atomic_add_fetch(&tt_cpu[i].storm_sent_to, TORTURE_STORM_BURST, __ATOMIC_RELAXED);
 			}
 	/* Hotplug alternates at every step boundary, so CPUs leave and come
 	 * back in the middle of patches; not inside stop-machine's
@@ -359,19 +354,9 @@ static void reset_counts(void)
 	patcher_done = 0;
 	patcher_aborted = false;
 	stop = 0;
-	memset(passes, 0, sizeof(passes));
-	memset(nmi_handled, 0, sizeof(nmi_handled));
-	memset(tt_nmi_mid, 0, sizeof(tt_nmi_mid));
-	memset(nmi_nested, 0, sizeof(nmi_nested));
-	memset(own_nested, 0, sizeof(own_nested));
-	memset(own_depth, 0, sizeof(own_depth));
-	memset(self_nmi, 0, sizeof(self_nmi));
-	memset(nmi_sent_to, 0, sizeof(nmi_sent_to));
-	memset(storm_sent_to, 0, sizeof(storm_sent_to));
-	memset(tt_trapped_checked, 0, sizeof(tt_trapped_checked));
-	memset(tt_nmi_stopped_runs, 0, sizeof(tt_nmi_stopped_runs));
+	memset(tt_cpu, 0, sizeof(tt_cpu));
 	for (unsigned i = 0; i < cpus_possible; i++)
-		storm_recv0[i] = READ_ONCE(cpus[i].storm_received);
+		tt_cpu[i].storm_recv0 = READ_ONCE(cpus[i].storm_received);
 	second_waiting = 0;
 	canary0 = READ_ONCE(sf_canary_bad);
 	callee0 = READ_ONCE(sf_callee_bad);
@@ -384,18 +369,18 @@ static void reset_counts(void)
 static void collect_received(struct torture_result *r)
 {
 	for (unsigned i = 0; i < cpus_possible; i++) {
-		u64 storms = READ_ONCE(cpus[i].storm_received) - storm_recv0[i];
+		u64 storms = READ_ONCE(cpus[i].storm_received) - tt_cpu[i].storm_recv0;
 
-		r->nmis_sent += nmi_sent_to[i];
-		r->storm_ipis += storm_sent_to[i];
+		r->nmis_sent += tt_cpu[i].nmi_sent_to;
+		r->storm_ipis += tt_cpu[i].storm_sent_to;
 		r->storm_received += storms;
-		if (nmi_handled[i] > nmi_sent_to[i])
-			r->nmis_unsent += nmi_handled[i] - nmi_sent_to[i];
-		if (storms > storm_sent_to[i])
-			r->storms_unsent += storms - storm_sent_to[i];
-		if (is_spinner(i) && nmi_sent_to[i] && !nmi_handled[i])
+		if (tt_cpu[i].nmi_handled > tt_cpu[i].nmi_sent_to)
+			r->nmis_unsent += tt_cpu[i].nmi_handled - tt_cpu[i].nmi_sent_to;
+		if (storms > tt_cpu[i].storm_sent_to)
+			r->storms_unsent += storms - tt_cpu[i].storm_sent_to;
+		if (is_spinner(i) && tt_cpu[i].nmi_sent_to && !tt_cpu[i].nmi_handled)
 			r->cpus_without_nmi++;
-		if (is_spinner(i) && storm_sent_to[i] && !storms)
+		if (is_spinner(i) && tt_cpu[i].storm_sent_to && !storms)
 			r->cpus_without_storm++;
 	}
 }
@@ -413,13 +398,13 @@ static void collect(struct torture_result *r, u64 traps0)
 	r->canary_bad = READ_ONCE(sf_canary_bad) - canary0;
 	r->callee_bad = READ_ONCE(sf_callee_bad) - callee0;
 	for (unsigned i = 0; i < cpus_possible; i++) {
-		r->passes += passes[i];
-		r->nmis_handled += nmi_handled[i];
-		r->nmis_mid_patch += tt_nmi_mid[i];
-		r->nmi_nested += nmi_nested[i];
-		r->nmi_nested_own += own_nested[i];
-		r->nmi_stopped_runs += tt_nmi_stopped_runs[i];
-		r->trapped_checked += tt_trapped_checked[i];
+		r->passes += tt_cpu[i].passes;
+		r->nmis_handled += tt_cpu[i].nmi_handled;
+		r->nmis_mid_patch += tt_cpu[i].nmi_mid;
+		r->nmi_nested += tt_cpu[i].nmi_nested;
+		r->nmi_nested_own += tt_cpu[i].own_nested;
+		r->nmi_stopped_runs += tt_cpu[i].nmi_stopped_runs;
+		r->trapped_checked += tt_cpu[i].trapped_checked;
 		r->traps += patch_trap_hits(i);
 	}
 	r->traps -= traps0;

@@ -11,7 +11,17 @@ extern u64 tt_bad;			/* wrong outcomes */
 /* Per CPU: passes that trapped and were held to the new outcome; NMIs
  * whose site runs fell inside one step; NMI site runs while stop-machine
  * held the world. */
-extern u64 tt_trapped_checked[MAX_CPUS], tt_nmi_mid[MAX_CPUS], tt_nmi_stopped_runs[MAX_CPUS];
+/* What each CPU saw during a run, zeroed at its start. */
+struct tt_cpu {
+	u64 passes, nmi_handled;
+	u64 nmi_nested;		/* by the kernel's NMI depth */
+	u64 own_nested;		/* by the torture handler's own depth */
+	u32 own_depth;
+	u8 self_nmi;		/* an NMI to itself is on its way */
+	u64 nmi_sent_to, storm_sent_to, storm_recv0;
+	u64 trapped_checked, nmi_mid, nmi_stopped_runs;
+};
+extern struct tt_cpu tt_cpu[MAX_CPUS];
 /* Bumped by the step hook at every step boundary, before the injectors. */
 extern u64 tt_step_seq;
 

@@ -13,7 +13,7 @@
 #define REPORT_BAD_MAX 3	/* full reports; the rest are counted */
 
 u64 tt_bad;
-u64 tt_trapped_checked[MAX_CPUS], tt_nmi_mid[MAX_CPUS], tt_nmi_stopped_runs[MAX_CPUS];
+struct tt_cpu tt_cpu[MAX_CPUS];
 
 /*
  * Which traps a site call took itself. The trap handler counts every
@@ -98,7 +98,7 @@ static void check_trapped(const struct flip_site *s, u32 got, u64 s0, u64 s1, co
 
 	if (s0 != s1 || !s0)
 		return;
-	tt_trapped_checked[this_cpu()->id]++;
+	tt_cpu[this_cpu()->id].trapped_checked++;
 	if (got == want || __atomic_add_fetch(&tt_bad, 1, __ATOMIC_RELAXED) > REPORT_BAD_MAX)
 		return;
 	site_bytes(s, bytes, sizeof(bytes));
@@ -173,7 +173,7 @@ void nmi_run_sites(struct cpu *c)
 	WRITE_ONCE(nmi_seq[c->id], nmi_seq[c->id] + 1);
 	if (at != STEP_IDLE && patch_current_step != STEP_IDLE &&
 	    __atomic_load_n(&tt_step_seq, __ATOMIC_ACQUIRE) == seq)
-		tt_nmi_mid[c->id]++;
+		tt_cpu[c->id].nmi_mid++;
 	if (stopped || world_is_stopped())
-		tt_nmi_stopped_runs[c->id]++;
+		tt_cpu[c->id].nmi_stopped_runs++;
 }

@@ -26,10 +26,13 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
 # Freestanding: no libc, no red zone (interrupts push onto the interrupted
 # stack), no SSE (CR4.OSFXSR is not set before C runs), kernel code model.
+# No unwind tables: the call frame information goes to .debug_frame (kept,
+# for gdb's backtraces) rather than .eh_frame (linker.ld drops it).
 KCFLAGS_NOINC := -std=gnu11 -O2 -g -ffreestanding -fno-builtin -nostdlib \
 	-mno-red-zone -mgeneral-regs-only -fno-pic -fno-pie \
 	-fno-stack-protector -fno-omit-frame-pointer -fno-strict-aliasing \
 	-fcf-protection=none -mno-80387 \
+	-fno-asynchronous-unwind-tables \
 	-Wall -Wextra -Werror -Wno-unused-parameter \
 	-DPT_VERSION='"$(VERSION)"'
 KCFLAGS := $(KCFLAGS_NOINC) -I. $(ARCH_INC)
@@ -54,7 +57,8 @@ HOST_BINS := $(patsubst tests/host/%.c,$(B)/host/%,$(HOST_TESTS))
 HOSTCFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter \
 	-I. $(ARCH_INC) -DPT_HOST -fsanitize=address,undefined
 
-.PHONY: all kernel host-tests run-host-tests iso run test debug clean bench contract
+.PHONY: all kernel host-tests run-host-tests iso run test debug clean bench contract \
+	replay debug-replay sweep
 all: kernel host-tests contract
 
 kernel: $(B)/poketorture.elf $(B)/poketorture-mb1.elf
@@ -150,6 +154,24 @@ test:
 debug: kernel
 	./run-qemu.sh --gdb & sleep 1; gdb -q $(B)/poketorture.elf \
 		-ex 'target remote :1234' -ex 'break kmain'; kill %1 2>/dev/null || true
+
+# Rerun a replay line (docs/design.md §9.7): LINE='./run-qemu.sh ... -- ...'
+# as the kernel printed it; COMPARE=LOG checks the rerun against the log it
+# came from, up to the first failure. debug-replay stops it in gdb where
+# the failure is reported (BATCH=1: print the backtrace and each vCPU, and
+# quit).
+replay:
+	$(Q)tests/tools/replay.sh $(if $(COMPARE),--compare "$$COMPARE") -- "$$LINE"
+
+debug-replay:
+	$(Q)tests/tools/replay.sh --gdb $(if $(BATCH),--batch) -- "$$LINE"
+
+# A seed sweep (tests/sweep.sh --help): SWEEP='--seeds 1-40 --smp 4 --
+# tests=poke.*' and so on; results in build/sweeps/.
+sweep:
+	$(Q)tests/tools/deps.sh
+	$(Q)$(MAKE) --no-print-directory kernel
+	$(Q)tests/sweep.sh $$SWEEP
 
 # The benchmark matrix (2, 4 and 8 CPUs on single-threaded TCG): TSV,
 # Markdown tables and PNG plots in build/bench/.

@@ -17,6 +17,9 @@ readonly OVMF_CODE=/usr/share/OVMF/OVMF_CODE_4M.fd
 readonly OVMF_VARS=/usr/share/OVMF/OVMF_VARS_4M.fd
 # Testing hook (tests/qemu/run-qemu-selftest.sh): the KVM device to check.
 readonly KVM_DEV=${POKETORTURE_KVM_DEV:-/dev/kvm}
+# In deterministic mode the kernel's budgets are in virtual seconds (2^shift
+# ns per instruction); the host allows this many real seconds for each.
+readonly VIRTUAL_SLOWDOWN=3
 readonly FINAL_RE='^poketorture: End of test: (SUCCESS|FAILURE) \([0-9]+ passed, [0-9]+ failed, [0-9]+ skipped\)$'
 
 # Testing hook: a directory holding poketorture.elf and poketorture-mb1.elf
@@ -26,6 +29,7 @@ KERNEL_DIR=${POKETORTURE_KERNEL_DIR:-}
 # Options, with their defaults.
 smp=4 mem=128 accel=auto boot=kernel firmware=bios machine=pc qemu_choice=system
 timeout=0 timeout_given=0 timeout_derived=0 gdb=0 log=""
+deterministic=0 icount_shift=3 accel_given=0
 kernel_opts=()
 
 # Filled while running; cleanup() looks at them.
@@ -59,6 +63,16 @@ Boot poketorture in QEMU, show its serial console, exit with its verdict.
                    B s, at most P s per test" line, at most B + X in all
                    and P + X from one test result to the next, X = 60 s +
                    N^2 x 4 ms; none with --gdb)
+  --deterministic  a run that is a pure function of the image, QEMU, options,
+                   seed, --smp, --machine and the icount shift: single-threaded
+                   TCG under QEMU's -icount (sleep=off, align=off), clocks
+                   that follow the instruction count, a seed always given
+                   (chosen here and printed if -- has no seed=); the kernel
+                   says so in its banner and its times are virtual. Slower
+                   than plain TCG; one interleaving per seed and shift
+  --icount-shift S with --deterministic: 2^S ns of virtual time per
+                   instruction, 0..10 (default 3); another S is another
+                   interleaving (implies --deterministic)
   --gdb            start halted with a gdb stub on localhost:1234
   --log FILE       also write the serial console to FILE
   -h, --help       this text
@@ -132,15 +146,17 @@ parse_args() {
         case $opt in
             -h | --help) usage; exit 0 ;;
             --gdb) gdb=1; shift; continue ;;
+            --deterministic) deterministic=1; shift; continue ;;
             --) shift; kernel_opts=("$@"); break ;;
-            --smp | --mem | --accel | --boot | --firmware | --machine | --timeout | --log | --qemu)
+            --smp | --mem | --accel | --boot | --firmware | --machine | --timeout | --log | --qemu | --icount-shift)
                 need_value "$@"; value=$2; shift 2 ;;
             *) die_usage "unknown argument '$opt' (kernel options go after --)" ;;
         esac
         case $opt in
             --smp) check_int "$opt" "$value" 1 288; smp=$((10#$value)) ;;
             --mem) check_int "$opt" "$value" 16 1048576; mem=$((10#$value)) ;;
-            --accel) check_choice "$opt" "$value" auto tcg tcg-mt kvm; accel=$value ;;
+            --accel) check_choice "$opt" "$value" auto tcg tcg-mt kvm; accel=$value; accel_given=1 ;;
+            --icount-shift) check_int "$opt" "$value" 0 10; icount_shift=$((10#$value)); deterministic=1 ;;
             --boot) check_choice "$opt" "$value" kernel iso usb; boot=$value ;;
             --firmware) check_choice "$opt" "$value" bios uefi; firmware=$value ;;
             --machine) check_choice "$opt" "$value" pc q35; machine=$value ;;
@@ -155,6 +171,12 @@ parse_args() {
     if [[ $firmware == uefi && $boot == kernel ]]; then
         die_usage "--firmware uefi needs --boot iso or --boot usb: QEMU's -kernel loads a Multiboot kernel only through SeaBIOS's option ROM"
     fi
+    if ((deterministic)); then
+        [[ $accel == auto || $accel == tcg ]] ||
+            die_usage "--deterministic with --accel '$accel': accepted: --accel tcg (or none): only single-threaded TCG runs under -icount"
+        accel=tcg
+        deterministic_seed
+    fi
     # A debugging session lasts as long as the person at gdb wants.
     if ((gdb && !timeout_given)); then
         timeout=0
@@ -162,6 +184,19 @@ parse_args() {
         timeout=$(default_timeout "$smp")
         timeout_derived=1
     fi
+}
+
+# A deterministic run needs its seed on the command line (the kernel would
+# otherwise take the time, which is virtual and so the same every run: a
+# hidden constant). One chosen here is printed, and it is in the replay line.
+deterministic_seed() {
+    local opt
+    for opt in "${kernel_opts[@]}"; do
+        [[ $opt == seed=* ]] && return 0
+    done
+    opt=seed=$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+    kernel_opts+=("$opt")
+    echo "$ME: deterministic: no seed given, using $opt" >&2
 }
 
 # The last resort against a wedged QEMU; the kernel's own watchdog ends a
@@ -204,6 +239,12 @@ deadline_watch() {
             if [[ -n $line ]]; then
                 total=$(sed -E 's/.*tests, at most ([0-9]+) s,.*/\1/' <<<"$line")
                 per=$(sed -E 's/.*, at most ([0-9]+) s per test.*/\1/' <<<"$line")
+                if ((deterministic)); then
+                    # Virtual seconds: under -icount a slow host runs them
+                    # slower than real time.
+                    total=$((total * VIRTUAL_SLOWDOWN))
+                    per=$((per * VIRTUAL_SLOWDOWN))
+                fi
                 total=$((now + total + slack))
                 deadline=$((now + per + slack))
                 echo "$ME: timeout: the kernel's budget, at most $((total - start)) s in all and $((per + slack)) s from one test result to the next" >&2
@@ -241,6 +282,7 @@ add_runner_option() {
     if [[ $qemu_choice =~ ^[A-Za-z0-9._/+-]+$ && ${#qemu_choice} -lt 160 ]]; then
         items+=",--qemu=$qemu_choice"
     fi
+    ((!deterministic)) || items+=",--icount-shift=$icount_shift"
     [[ $boot == kernel ]] || items+=",--boot=$boot"
     [[ $firmware == bios ]] || items+=",--firmware=$firmware"
     ((mem == 128)) || items+=",--mem=$mem"
@@ -280,7 +322,7 @@ resolve_qemu() {
         *)
             [[ -f $qemu_choice && -x $qemu_choice ]] ||
                 die_usage "--qemu '$qemu_choice': not an executable file (accepted: system, 10, or a path to qemu-system-x86_64)"
-            qemu_bin=$qemu_choice ;;
+            qemu_bin=$(realpath "$qemu_choice") ;;  # QEMU starts in the kernel's directory
     esac
     out=$("$qemu_bin" --version 2>&1 | head -n 1) || true
     if [[ ! $out =~ ^QEMU\ emulator\ version\ ([^ ]+) ]]; then
@@ -307,7 +349,15 @@ resolve_accel() {
     esac
 }
 
+# QEMU's -icount: each instruction advances the virtual clock by 2^shift
+# ns, the clocks the guest reads (TSC, APIC timer, PIT, HPET) follow it,
+# sleep=off lets an idle guest skip ahead instead of waiting for the host,
+# and the RTC runs on the virtual clock too, from a fixed date.
 accel_args() {
+    if ((deterministic)); then
+        qemu_args+=(-icount "shift=$icount_shift,sleep=off,align=off")
+        qemu_args+=(-rtc "base=2000-01-01T00:00:00,clock=vm")
+    fi
     case $accel in
         tcg) qemu_args+=(-accel "tcg,thread=single") ;;
         tcg-mt) qemu_args+=(-accel "tcg,thread=multi") ;;
@@ -356,7 +406,11 @@ boot_args() {
         kernel)
             local kernel=$KERNEL_DIR/poketorture-mb1.elf
             [[ -f $kernel ]] || die 2 "no kernel at $kernel"
-            qemu_args+=(-kernel "$kernel" -append "${kernel_opts[*]}") ;;
+            # QEMU puts the path as given first on the command line: a
+            # name relative to the kernel's directory (run_qemu starts
+            # QEMU there) keeps the checkout's path out of the run, which
+            # in deterministic mode would change it.
+            qemu_args+=(-kernel "${kernel##*/}" -append "${kernel_opts[*]}") ;;
         iso)
             image_for_options
             qemu_args+=(-drive "if=none,id=cd,media=cdrom,readonly=on,format=raw,file=$image")
@@ -409,7 +463,7 @@ run_qemu() {
     # reason line; "terminating on signal" only repeats what the reason says.
     qemu_err=$(mktemp "${TMPDIR:-/tmp}/poketorture-qemu.XXXXXX")
     tmp_files+=("$qemu_err")
-    "${cmd[@]}" </dev/null 2>"$qemu_err" &
+    (cd "$KERNEL_DIR" && exec "${cmd[@]}") </dev/null 2>"$qemu_err" &
     qemu_pid=$!
     if ((timeout > 0 && timeout_derived)); then
         deadline_watch "$qemu_pid" &
@@ -520,7 +574,7 @@ main() {
 
     if [[ -n $log ]]; then
         mkdir -p "$(dirname "$log")"
-        serial_log=$log
+        serial_log=$(realpath -m "$log")  # QEMU starts in the kernel's directory
     else
         serial_log=$(mktemp "${TMPDIR:-/tmp}/poketorture-serial.XXXXXX")
         tmp_files+=("$serial_log")
@@ -531,7 +585,7 @@ main() {
     prepare_kernel
     resolve_qemu
     resolve_accel
-    echo "$ME: QEMU $qemu_version ($qemu_bin), accel $accel, -cpu $cpu_model, machine $machine, $smp CPUs" >&2
+    echo "$ME: QEMU $qemu_version ($qemu_bin), accel $accel, -cpu $cpu_model, machine $machine, $smp CPUs$( ((!deterministic)) || echo ", deterministic (icount shift $icount_shift)")" >&2
     add_runner_option
     prepare_build
     local status=0

@@ -17,8 +17,11 @@
 /* The failure report's tail: the trail, the seed and the replay line. */
 void patch_report_trail(void)
 {
+	if (opts.icount_shift >= 0)
+		diag("  times in the trail are virtual (QEMU -icount shift=%d)", opts.icount_shift);
 	event_dump(40);
 	diag("replay: %s", options_replay());
+	diag("%s", options_replay_kind());
 }
 
 /* Rate limit: a broken protocol violates an invariant at every patch (300

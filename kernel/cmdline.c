@@ -154,7 +154,7 @@ static bool looks_like_image_name(const char *w, size_t len)
 	return memchr(w, '/', len) || memchr(w, '.', len) || (len && w[0] == '(');
 }
 
-static int parse_word(const char *w, size_t wlen, bool first,
+static int parse_word(const char *w, size_t wlen, bool first, unsigned order,
 		      const struct opt_desc *descs, size_t n,
 		      struct opt_val *vals, char *err, size_t errlen)
 {
@@ -180,6 +180,7 @@ static int parse_word(const char *w, size_t wlen, bool first,
 	if (reason)
 		return fail(err, errlen, w, wlen, reason, accepted);
 	v->set = true;
+	v->order = order;
 	return 0;
 }
 
@@ -192,6 +193,7 @@ int cmdline_parse(const char *line, const struct opt_desc *descs, size_t n,
 		  struct opt_val *vals, char *err, size_t errlen)
 {
 	bool first = true;
+	unsigned order = 0;
 
 	for (size_t i = 0; i < n; i++)
 		memset(&vals[i], 0, sizeof(vals[i]));
@@ -206,7 +208,7 @@ int cmdline_parse(const char *line, const struct opt_desc *descs, size_t n,
 		w = line;
 		while (*line && !is_space(*line))
 			line++;
-		if (parse_word(w, line - w, first, descs, n, vals, err, errlen))
+		if (parse_word(w, line - w, first, ++order, descs, n, vals, err, errlen))
 			return -1;
 		first = false;
 	}

@@ -35,6 +35,7 @@ struct opt_val {
 	u64 num2;		/* OPT_RANGE high end */
 	unsigned choice;	/* OPT_ENUM: index into choices */
 	char str[OPT_STR_MAX];	/* the value as given */
+	unsigned order;		/* 1 for the first option given, 2 for the next... */
 };
 
 /*

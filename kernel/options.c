@@ -45,7 +45,8 @@ static const struct opt_desc descs[O_COUNT] = {
 		       .help = "real hardware: reboot N seconds after the verdict" },
 	[O_RUNNER] = { "runner", OPT_STRING, .check = check_runner,
 		       .accepted = "run-qemu.sh's arguments as --name=value items separated by commas "
-				   "(--smp, --accel, --machine, --qemu, --boot, --firmware, --mem)",
+				   "(--smp, --accel, --machine, --qemu, --boot, --firmware, --mem, "
+				   "--icount-shift)",
 		       .help = "informational: how run-qemu.sh started this run, for the replay line" },
 };
 
@@ -104,7 +105,7 @@ static bool runner_char(char c)
 static const char *check_runner_item(const char *p, size_t len)
 {
 	static const char *const names[] = { "smp", "accel", "machine", "qemu", "boot",
-					     "firmware", "mem", NULL };
+					     "firmware", "mem", "icount-shift", NULL };
 	const char *eq = memchr(p, '=', len);
 	size_t nlen = eq ? (size_t)(eq - p) : 0;
 
@@ -139,6 +140,28 @@ static const char *check_runner(const char *value)
 	return NULL;
 }
 
+/* run-qemu.sh --deterministic says "--icount-shift=N" in runner=: QEMU
+ * counts instructions and its clocks follow the count, not the host. */
+static int runner_icount_shift(void)
+{
+	static const char key[] = "--icount-shift=";
+	const char *p = vals[O_RUNNER].str;
+	u64 shift;
+
+	if (!vals[O_RUNNER].set)
+		return -1;
+	while (*p) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+
+		if (len > sizeof(key) - 1 && !strncmp(p, key, sizeof(key) - 1) &&
+		    parse_u64(p + sizeof(key) - 1, len - (sizeof(key) - 1), &shift) && shift <= 10)
+			return (int)shift;
+		p += len + (end ? 1 : 0);
+	}
+	return -1;
+}
+
 int options_parse(const char *cmdline, char *err, size_t errlen)
 {
 	if (cmdline_parse(cmdline, descs, O_COUNT, vals, err, errlen))
@@ -159,6 +182,7 @@ int options_parse(const char *cmdline, char *err, size_t errlen)
 	opts.cpus_given = vals[O_CPUS].set;
 	opts.cpus = opts.cpus_given ? (unsigned)vals[O_CPUS].num : MAX_CPUS;
 	opts.arch_choice = vals[O_ARCH].set ? vals[O_ARCH].choice : 0;
+	opts.icount_shift = runner_icount_shift();
 	printk_verbose = opts.verbose;
 	return 0;
 }
@@ -192,17 +216,43 @@ void options_print(void)
 	diag("seed: %llu (%s; replay with seed=%llu)", (unsigned long long)opts.seed,
 	     opts.seed_given ? "given" : "random", (unsigned long long)opts.seed);
 	diag("replay: %s", options_replay());
+	diag("%s", options_replay_kind());
+	if (opts.icount_shift >= 0)
+		diag("deterministic: QEMU -icount shift=%d (sleep=off, single-threaded TCG): this run is a "
+		     "function of the image, QEMU, options, seed, CPUs, machine and shift; every time "
+		     "printed is virtual (1 instruction = %d ns)", opts.icount_shift,
+		     1 << opts.icount_shift);
+}
+
+/* One option as it was given; a glob quoted so that the shell passes it
+ * on as it is. */
+static void replay_word(unsigned i, char *one, size_t size)
+{
+	bool glob = false;
+
+	if (descs[i].kind == OPT_FLAG) {
+		ksnprintf(one, size, "%s", descs[i].name);
+		return;
+	}
+	for (const char *c = vals[i].str; *c; c++)
+		glob |= strchr("*?[]!", *c) != NULL;
+	ksnprintf(one, size, "%s%s=%s%s", glob ? "'" : "", descs[i].name, vals[i].str,
+		  glob ? "'" : "");
 }
 
 /*
  * "./run-qemu.sh <runner's items, space-separated> -- <options>": the
- * kernel options as given (runner= left out: run-qemu.sh adds it again)
- * plus the seed. Without runner= (another loader) only the options are
- * known, and the line says so.
+ * kernel options in the order they were given (runner= left out:
+ * run-qemu.sh adds it again, last), then the seed if it was not given.
+ * The order matters: in deterministic mode the command line is part of
+ * what the run is a function of, so the replay must give the kernel the
+ * same bytes (docs/design.md §9.7). Without runner= (another loader) only
+ * the options are known, and the line says so.
  */
 const char *options_replay(void)
 {
 	static char line[1024];
+	char one[OPT_STR_MAX + 32];
 	size_t n;
 
 	if (vals[O_RUNNER].set) {
@@ -214,26 +264,25 @@ const char *options_replay(void)
 	} else {
 		n = ksnprintf(line, sizeof(line), "(runner unknown) kernel options:");
 	}
-	for (unsigned i = 0; i < O_COUNT; i++) {
-		char one[OPT_STR_MAX + 32];
-
-		if (i == O_SEED) {
-			ksnprintf(one, sizeof(one), "seed=%llu", (unsigned long long)opts.seed);
-		} else if (!vals[i].set || i == O_RUNNER) {
-			continue;
-		} else if (descs[i].kind == OPT_FLAG) {
-			ksnprintf(one, sizeof(one), "%s", descs[i].name);
-		} else {
-			/* A glob is quoted so that the shell passes it on as it is. */
-			bool glob = false;
-
-			for (const char *c = vals[i].str; *c; c++)
-				glob |= strchr("*?[]!", *c) != NULL;
-
-			ksnprintf(one, sizeof(one), "%s%s=%s%s", glob ? "'" : "", descs[i].name,
-				  vals[i].str, glob ? "'" : "");
+	for (unsigned pos = 1; pos <= O_COUNT; pos++) {
+		for (unsigned i = 0; i < O_COUNT; i++) {
+			if (!vals[i].set || vals[i].order != pos || i == O_RUNNER)
+				continue;
+			replay_word(i, one, sizeof(one));
+			n += ksnprintf(line + n, n < sizeof(line) ? sizeof(line) - n : 0, " %s", one);
 		}
-		n += ksnprintf(line + n, n < sizeof(line) ? sizeof(line) - n : 0, " %s", one);
 	}
+	if (!opts.seed_given)
+		ksnprintf(line + n, n < sizeof(line) ? sizeof(line) - n : 0, " seed=%llu",
+			  (unsigned long long)opts.seed);
 	return line;
+}
+
+/* What the replay line promises (docs/design.md §9.7). */
+const char *options_replay_kind(void)
+{
+	if (opts.icount_shift >= 0)
+		return "replay is exact: deterministic mode, the same interleaving event for event";
+	return "replay is best-effort: the same options and seed, not the same interleaving "
+	       "(run-qemu.sh --deterministic gives an exact one)";
 }

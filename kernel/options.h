@@ -22,6 +22,7 @@ struct options {
 	u64 delay_lo, delay_hi;	/* ns, the torture delays */
 	bool delay_given;
 	bool spin_tight;	/* spinners without pause */
+	int icount_shift;	/* run-qemu.sh --deterministic: QEMU's -icount shift; -1 otherwise */
 };
 
 extern struct options opts;
@@ -31,8 +32,11 @@ int options_parse(const char *cmdline, char *err, size_t errlen);
 /* The banner's "# options:" line: every option with its value. */
 void options_print(void);
 /* The command that replays this run: run-qemu.sh with the arguments
- * runner= named, then the kernel options as given, plus the seed. */
+ * runner= named, then the kernel options as given, in their order, plus
+ * the seed if it was not given. */
 const char *options_replay(void);
+/* One line: whether that replay is exact (deterministic mode) or not. */
+const char *options_replay_kind(void);
 static inline u64 opts_seed(void)
 {
 	return opts.seed;

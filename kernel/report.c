@@ -97,6 +97,8 @@ bool failure_begin(int cpu, u64 ip)
 {
 	int me = this_cpu()->id;
 
+	if (!test_expecting_detection())
+		failure_point("failure report");
 	/* The failure itself enters the trail, at the time it happened: the
 	 * trail's "note CPU IP" line. */
 	event_log(EV_NOTE, (u64)cpu, ip);

@@ -61,6 +61,8 @@ const char *detector_name(enum detector d);
  * bytes, the event trail, the replay line, or after the first report of a
  * test only a count. The runner resets the count before each test. */
 bool failure_begin(int cpu, u64 ip);
+/* Where every unexpected failure passes first: gdb's breakpoint. */
+void failure_point(const char *what);
 void failure_context(int cpu, u64 ip);
 void failure_reports_reset(void);
 

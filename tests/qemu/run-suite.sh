@@ -118,7 +118,7 @@ skip_reason() {
 # run-qemu.sh's own reason line, for FAIL messages.
 qemu_reason() {
     local err=$1
-    grep -a '^run-qemu.sh: ' "$err" 2>/dev/null | tail -n 1 | sed 's/^run-qemu.sh: //' || true
+    grep -aE '^(run-qemu\.sh: |sweep: [0-9])' "$err" 2>/dev/null | tail -n 1 | sed 's/^run-qemu.sh: //' || true
 }
 
 # Checks the exit status against the expectation. Prints a reason on mismatch.
@@ -207,25 +207,36 @@ show_lines() {
     done < <(split_checks "$checks")
 }
 
-# Runs one configuration; prints the reason it failed, or nothing.
+# Runs one configuration; prints the reason it failed, or nothing. Args
+# "@sweep ..." run tests/sweep.sh with them instead of run-qemu.sh: exit 0
+# is SUCCESS (every run passed), 1 FAILURE (a run failed), 2 an error.
 # Arguments: name, expected, checks, kernel options, then run-qemu.sh args.
 run_config() {
     local name=$1 expected=$2 checks=$3 reason
     local -a opts
     read -r -a opts <<<"$4"
     shift 4
-    local log=$LOGS/$name.log err=$LOGS/$name.err status=0
-    rm -f "$ROOT/$log" "$ROOT/$err"
-    "$ROOT/run-qemu.sh" "$@" --log "$ROOT/$log" -- "${opts[@]}" \
-        </dev/null >/dev/null 2>"$ROOT/$err" || status=$?
+    local log=$LOGS/$name.log err=$LOGS/$name.err status=0 sweep=0
+    rm -rf "$ROOT/$log" "$ROOT/$err" "$ROOT/$LOGS/$name.sweep"
+    if [[ ${1:-} == @sweep ]]; then
+        # A sweep line: tests/sweep.sh's output is the log its checks read.
+        sweep=1
+        "$ROOT/tests/sweep.sh" "${@:2}" --out "$ROOT/$LOGS/$name.sweep" -- "${opts[@]}" \
+            </dev/null >"$ROOT/$log" 2>"$ROOT/$err" || status=$?
+        grep -a '^sweep: [0-9]' "$ROOT/$log" >>"$ROOT/$err" || true
+    else
+        "$ROOT/run-qemu.sh" "$@" --log "$ROOT/$log" -- "${opts[@]}" \
+            </dev/null >/dev/null 2>"$ROOT/$err" || status=$?
+    fi
     if ((status == 4)); then
         # The host, not the kernel (run-qemu.sh's exit 4).
         printf 'host:%s' "$(qemu_reason "$ROOT/$err" | sed 's/^host cannot run this: //')"
         return
     fi
     reason=$(check_status "$expected" "$status" "$ROOT/$err")
-    # A line that names tests wants TAP whatever its verdict.
-    if [[ -z $reason && ($expected == SUCCESS || $expected == FAILURE || $expected == ANY ||
+    # A line that names tests wants TAP whatever its verdict (a sweep's
+    # runs are summarized by the sweep).
+    if [[ -z $reason && $sweep == 0 && ($expected == SUCCESS || $expected == FAILURE || $expected == ANY ||
         -n $(name_checks "$checks")) ]]; then
         reason=$(check_tap "$ROOT/$log" "$checks")
     fi
@@ -243,8 +254,10 @@ split_line() {
 # Multi-threaded TCG and KVM are timed against the host's real cores, and
 # single-threaded TCG with 128 CPUs or more is the most sensitive to host
 # load (smp.ipi at 288 CPUs overran its 392 s budget next to another QEMU):
-# they get the host to themselves.
+# they get the host to themselves. So does a sweep, which runs one QEMU per
+# core itself.
 runs_alone() {
+    [[ " $1 " == *" @sweep "* ]] && return 0
     [[ " $1 " =~ [[:space:]]--accel[[:space:]=](tcg-mt|kvm)[[:space:]] ]] && return 0
     [[ " $1 " =~ [[:space:]]--smp[[:space:]=]([0-9]+)[[:space:]] ]] && ((BASH_REMATCH[1] >= 128))
 }

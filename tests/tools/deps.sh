@@ -28,6 +28,7 @@ readonly REQUIREMENTS=(
     "libcmocka-dev|file|/usr/include/cmocka.h"
     "gnuplot-nox|cmd|gnuplot"
     "parallel|cmd|parallel"
+    "gdb|cmd|gdb"
     "util-linux|cmd|flock"
 )
 

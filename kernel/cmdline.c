@@ -154,7 +154,7 @@ static bool looks_like_image_name(const char *w, size_t len)
 	return memchr(w, '/', len) || memchr(w, '.', len) || (len && w[0] == '(');
 }
 
-static int parse_word(const char *w, size_t wlen, bool first, unsigned order,
+static int parse_word(const char *w, size_t wlen, bool first, unsigned *order,
 		      const struct opt_desc *descs, size_t n,
 		      struct opt_val *vals, char *err, size_t errlen)
 {
@@ -180,7 +180,7 @@ static int parse_word(const char *w, size_t wlen, bool first, unsigned order,
 	if (reason)
 		return fail(err, errlen, w, wlen, reason, accepted);
 	v->set = true;
-	v->order = order;
+	v->order = ++*order;
 	return 0;
 }
 
@@ -208,7 +208,7 @@ int cmdline_parse(const char *line, const struct opt_desc *descs, size_t n,
 		w = line;
 		while (*line && !is_space(*line))
 			line++;
-		if (parse_word(w, line - w, first, ++order, descs, n, vals, err, errlen))
+		if (parse_word(w, line - w, first, &order, descs, n, vals, err, errlen))
 			return -1;
 		first = false;
 	}

@@ -211,6 +211,22 @@ static void test_image_name(void **state)
 		  "bad option '/boot/x.elf=1': unknown option; accepted: " ALL_NAMES);
 }
 
+/* The replay line gives options back in the order they came: each knows
+ * its place among the options (the image name is not one). */
+static void test_order(void **state)
+{
+	parse_ok("/boot/k.elf verbose mode=slow  seed=7");
+	assert_int_equal(vals[D_VERBOSE].order, 1);
+	assert_int_equal(vals[D_MODE].order, 2);
+	assert_int_equal(vals[D_SEED].order, 3);
+	assert_false(vals[D_ITERS].set);
+	assert_int_equal(vals[D_ITERS].order, 0);
+	parse_ok("seed=7 mode=slow");
+	assert_int_equal(vals[D_SEED].order, 1);
+	assert_int_equal(vals[D_MODE].order, 2);
+	assert_int_equal(vals[D_VERBOSE].order, 0);
+}
+
 static void test_unknown(void **state)
 {
 	parse_bad("bogus=1", "bad option 'bogus=1': unknown option; accepted: "
@@ -480,6 +496,7 @@ int main(void)
 		cmocka_unit_test(test_all_kinds),
 		cmocka_unit_test(test_whitespace),
 		cmocka_unit_test(test_image_name),
+		cmocka_unit_test(test_order),
 		cmocka_unit_test(test_unknown),
 		cmocka_unit_test(test_repeated),
 		cmocka_unit_test(test_flag_with_value),

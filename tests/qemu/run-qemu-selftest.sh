@@ -58,6 +58,10 @@ kill -ABRT $$'
 # exits 0 and says nothing.
 fake_qemu triple-fault '
 exit 0'
+# Writes the command line it was given to a file, and starts no guest.
+fake_qemu record-args '
+printf "%s\n" "$*" >"$(dirname "$0")/args"
+exit 0'
 fake_qemu abort-after-kernel '
 "$REAL_QEMU" "${args[@]}"
 echo "qemu-system-x86_64: assertion failed after the guest ran" >&2
@@ -76,6 +80,22 @@ check() {
         sed 's/^/    /' "$WORK/err"
         failed=$((failed + 1))
     fi
+}
+
+# The stand-in's recorded command line must match every regex given.
+check_args() {
+    local name=$1 re
+    shift
+    for re in "$@"; do
+        if ! grep -qE -- "$re" "$WORK/args" 2>/dev/null; then
+            echo "FAIL $name: QEMU's arguments do not match /$re/:"
+            sed 's/^/    /' "$WORK/args" 2>/dev/null
+            failed=$((failed + 1))
+            return
+        fi
+    done
+    echo "ok $name"
+    passed=$((passed + 1))
 }
 
 main() {
@@ -97,6 +117,17 @@ main() {
         "$rq" --accel kvm --smp 2 -- tests=smp.online
     check bad-qemu-path-is-usage 2 'usage error: --qemu' \
         "$rq" --qemu /bin/true -- tests=smp.online
+    check deterministic-needs-tcg 2 "usage error: --deterministic with --accel 'tcg-mt'" \
+        "$rq" --deterministic --accel tcg-mt -- tests=smp.online
+    check icount-shift-range 2 "usage error: --icount-shift '11': accepted: a whole number from 0 to 10" \
+        "$rq" --icount-shift 11 -- tests=smp.online
+    # Deterministic mode: -icount, the RTC on the virtual clock, a seed
+    # chosen and printed, the shift in runner=, the image without a path.
+    check deterministic-args 2 'deterministic: no seed given, using seed=[0-9]+' \
+        "$rq" --qemu "$WORK/record-args" --icount-shift 5 --smp 2 --timeout 60 -- tests=smp.online
+    check_args deterministic-args-given \
+        '-icount shift=5,sleep=off,align=off -rtc base=2000-01-01T00:00:00,clock=vm ' \
+        ' -kernel poketorture-mb1.elf -append tests=smp.online seed=[0-9]+ runner=--smp=2,--accel=tcg,--machine=pc,--qemu=[^ ]+,--icount-shift=5$'
     echo "run-qemu selftest: $passed passed, $failed failed"
     ((failed == 0))
 }

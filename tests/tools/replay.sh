@@ -112,7 +112,7 @@ compare_logs() {
         return 0
     fi
     echo "$ME: the logs differ before line $n (the first failure of the original); first difference:"
-    diff <(head -n "$n" "$orig") <(head -n "$n" "$new") | head -n 8 || true
+    diff <(head -n "$n" "$orig" | tr -d '\r') <(head -n "$n" "$new" | tr -d '\r') | head -n 8 | sed "s/^/$ME:   /" || true
     ((exact)) || echo "$ME: expected: the line was not deterministic"
     return 1
 }

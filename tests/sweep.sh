@@ -220,7 +220,7 @@ recheck() {
     done <"$dir/summary.tsv"
     local timing="sum of run times ${sum} s"
     if [[ -n $wall ]]; then
-        timing="wall ${wall} s, $timing ($(awk -v s="$sum" -v w="$wall" 'BEGIN { printf "%.2f", (w > 0 ? s / w : 0) }')x)"
+        timing="wall ${wall} s, $timing ($(awk -v s="$sum" -v w="$wall" 'BEGIN { printf "%.2f", (w > 0 ? s / w : 0) }') runs at a time on average)"
     fi
     echo "sweep: $n runs, $pass passed, $fail failed, $err errors, $skip skipped; $timing; results in $dir"
     ((n > 0)) || return 2

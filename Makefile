@@ -58,7 +58,7 @@ HOSTCFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter \
 	-I. $(ARCH_INC) -DPT_HOST -fsanitize=address,undefined
 
 .PHONY: all kernel host-tests run-host-tests iso run test debug clean bench contract \
-	replay debug-replay sweep
+	replay debug-replay sweep prove
 all: kernel host-tests contract
 
 kernel: $(B)/poketorture.elf $(B)/poketorture-mb1.elf
@@ -172,6 +172,12 @@ sweep:
 	$(Q)tests/tools/deps.sh
 	$(Q)$(MAKE) --no-print-directory kernel
 	$(Q)tests/sweep.sh $$SWEEP
+
+# Every break in tests/breaks/ must be caught by the run it names, and that
+# run must pass without it (tests/tools/prove.sh; BREAKS='a b' for some).
+prove:
+	$(Q)tests/tools/deps.sh
+	$(Q)tests/tools/prove.sh $$BREAKS
 
 # The benchmark matrix (2, 4 and 8 CPUs on single-threaded TCG): TSV,
 # Markdown tables and PNG plots in build/bench/.

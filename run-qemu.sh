@@ -341,7 +341,15 @@ resolve_accel() {
         if kvm_usable; then accel=kvm; else accel=tcg; fi
     fi
     case $accel in
-        tcg | tcg-mt) cpu_model=max ;;
+        tcg | tcg-mt)
+            cpu_model=max
+            # QEMU 8 and later emulate x2APIC under TCG, and QEMU 10 stops
+            # with "Bad icount read" when a guest reads the x2APIC timer by
+            # RDMSR under -icount: deterministic runs use the xAPIC there.
+            if ((deterministic)) && [[ ${qemu_version%%.*} =~ ^[0-9]+$ ]] && ((${qemu_version%%.*} >= 8)); then
+                cpu_model=max,-x2apic
+                echo "$ME: deterministic: -cpu $cpu_model (QEMU $qemu_version's TCG cannot read the x2APIC timer under -icount)" >&2
+            fi ;;
         kvm)
             [[ -c $KVM_DEV ]] || die_host "--accel kvm: no $KVM_DEV device (no KVM module, or not exposed to this machine)"
             kvm_opens || die_host "--accel kvm: $KVM_DEV cannot be opened read-write"

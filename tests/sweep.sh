@@ -46,7 +46,8 @@ While it runs, a progress line; at the end, the runs that did not pass with
 their replay lines, and the count line
   sweep: N runs, N passed, N failed, N errors, N skipped; ...
 Exit status: 0 every run passed (skips aside), 1 a run failed (FAILURE
-verdict), 2 a run ended without a verdict (crash, timeout) or a usage error.
+verdict), 2 a run ended without a verdict (crash, timeout) or a usage error,
+4 every run was skipped (this host cannot run them: run-qemu.sh's exit 4).
 EOF
 }
 
@@ -225,6 +226,7 @@ recheck() {
     echo "sweep: $n runs, $pass passed, $fail failed, $err errors, $skip skipped; $timing; results in $dir"
     ((n > 0)) || return 2
     ((err == 0)) || return 2
+    ((skip < n)) || return 4  # the host could run none of them
     ((fail == 0)) || return 1
     return 0
 }

@@ -122,6 +122,38 @@ void engine_check_last_sync(struct patch_batch *b)
 	}
 }
 
+/* int3-pipe's handover (docs/design.md §5, rule 3c): a site of the old
+ * batch that the next one does not carry must have been serialized after
+ * by every CPU (its descriptor is no longer needed), whether or not the
+ * next batch patches the same place anew (a site not yet written there);
+ * one it carries (already written) must be the same patch, the same new
+ * bytes and last write, not another one slipped in. */
+void engine_check_handover(struct patch_batch *old, struct patch_batch *next)
+{
+	for (unsigned k = 0; k < old->n; k++) {
+		struct patch_site *s = &old->sites[k], *t = engine_find_site(next, s->addr);
+
+		if (t && t->written) {
+			if (t->len != s->len || memcmp(t->new, s->new, s->len) ||
+			    t->written != s->written)
+				engine_violation("a carried descriptor is the same patch", this_cpu()->id,
+						 "site %p: the next batch carries other bytes than patch %llu",
+						 s->addr, (unsigned long long)old->gen);
+			continue;
+		}
+		for (unsigned i = 0; i < cpus_possible; i++) {
+			if (!cpu_is_online(i) || (int)i == this_cpu()->id)
+				continue;
+			if (READ_ONCE(cpus[i].serial_seq) < s->written)
+				engine_violation("a dropped descriptor's site is serialized everywhere", i,
+						 "site %p dropped at handover from patch %llu: CPU %u last serialized at write %llu, the site's last write was %llu",
+						 s->addr, (unsigned long long)old->gen, i,
+						 (unsigned long long)cpus[i].serial_seq,
+						 (unsigned long long)s->written);
+		}
+	}
+}
+
 int engine_finish(struct patch_batch *b)
 {
 	u64 before = patch_violations;

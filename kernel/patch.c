@@ -176,6 +176,11 @@ const char *patch_batch_prepare(struct patch_batch *b, struct patch_site *sites,
 	return NULL;
 }
 
+void engine_sort_sites(struct patch_site *s, unsigned n)
+{
+	sort_sites(s, n);
+}
+
 /* Lookup by binary search over the sorted sites. */
 static struct patch_site *find_site(struct patch_batch *b, const u8 *addr)
 {
@@ -194,6 +199,11 @@ static struct patch_site *find_site(struct patch_batch *b, const u8 *addr)
 	return NULL;
 }
 
+struct patch_site *engine_find_site(struct patch_batch *b, const u8 *addr)
+{
+	return find_site(b, addr);
+}
+
 /* Writes ------------------------------------------------------------- */
 
 void engine_write(struct patch_batch *b, struct patch_site *s, unsigned off,
@@ -204,6 +214,7 @@ void engine_write(struct patch_batch *b, struct patch_site *s, unsigned off,
 	engine_check_write(b, s, off, bytes, len);
 	arch_text_write(s->addr + off, bytes, len);	/* serializes */
 	this_cpu()->serial_seq = __atomic_add_fetch(&text_write_seq, 1, __ATOMIC_SEQ_CST);
+	s->written = this_cpu()->serial_seq;
 	if (off == 0 && bytes[0] != proto_trap_byte())
 		site_rec_removed(b, s, this_cpu()->serial_seq);
 }
@@ -282,6 +293,36 @@ void engine_retire(struct patch_batch *b)
 	__atomic_store_n(&live_batch, NULL, __ATOMIC_RELEASE);
 	__atomic_add_fetch(&patch_seq, 1, __ATOMIC_SEQ_CST);
 	proto->hooks->retire(b);
+}
+
+static u64 handovers;
+
+u64 patch_handovers(void)
+{
+	return READ_ONCE(handovers);
+}
+
+/* int3-pipe (docs/design.md §3.8): next takes over from old while some of
+ * old's sites still need their descriptors (their last write not yet
+ * serialized everywhere). A handler that pinned old keeps using it until
+ * the wait below; one that comes later finds next, which holds the same
+ * descriptors for every site that may still trap. */
+void engine_handover(struct patch_batch *old, struct patch_batch *next)
+{
+	bool carried = false;
+
+	engine_check_handover(old, next);
+	for (unsigned i = 0; i < old->n; i++) {
+		struct patch_site *t = find_site(next, old->sites[i].addr);
+
+		if (t && t->written)
+			carried = true;
+		else
+			site_rec_synced_site(old->sites[i].addr);
+	}
+	engine_publish(next);
+	handovers += carried;
+	proto->hooks->retire(old);
 }
 
 /* Retirements that found a trap handler still holding the batch: the
@@ -462,6 +503,27 @@ int patch_apply(struct patch_batch *b)
 	return ret;
 }
 
+void patch_flush(void)
+{
+	u64 end = timestamp() + ms_to_ticks(5000);
+
+	if (!proto->flush)
+		return;
+	while (!spin_trylock(&text_mutex)) {
+		if (timestamp() > end) {
+			/* A patcher the watchdog unwound still holds it: its
+			 * test has failed, and patch_force_reset drops both. */
+			diag("patch_flush: the text mutex is still held after 5 s; nothing flushed");
+			return;
+		}
+		sync_poll();
+		cpu_relax();
+	}
+	proto->flush(false);
+	patch_current_step = STEP_IDLE;
+	spin_unlock(&text_mutex);
+}
+
 void patch_init(void)
 {
 	if (opts.protocol)
@@ -481,6 +543,8 @@ void patch_init(void)
  * stopped every CPU that runs sites and restores their bytes itself. */
 void patch_force_reset(void)
 {
+	if (proto->flush)
+		proto->flush(true);
 	__atomic_store_n(&live_batch, NULL, __ATOMIC_RELEASE);
 	world_stopped = false;
 	patch_current_step = STEP_IDLE;

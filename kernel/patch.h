@@ -21,6 +21,7 @@ struct patch_site {
 	u8 old[INSN_MAX];
 	u8 new[INSN_MAX];
 	struct insn emul;	/* what a trapped CPU executes instead */
+	u64 written;		/* text_write_seq right after its last write */
 };
 
 enum patch_state { BATCH_IDLE, BATCH_LIVE, BATCH_RETIRED };
@@ -56,6 +57,17 @@ const char *patch_batch_prepare(struct patch_batch *b, struct patch_site *sites,
 /* Applies the batch with the protocol chosen at boot (protocol=). Returns
  * 0, or -1 when the engine refused or an invariant failed (reported). */
 int patch_apply(struct patch_batch *b);
+/* Completes what the protocol left pending after its last patch_apply
+ * (int3-pipe's deferred last sync): between tests, before another
+ * protocol, and wherever a caller needs every descriptor retired. */
+void patch_flush(void);
+/* Patches whose first sync was also the previous patch's last: a live
+ * batch gave way to the next one, which carried the previous patch's
+ * sites on (int3-pipe's handovers), in all. */
+u64 patch_handovers(void);
+/* Broadcast syncs so far (engine_sync and sync_all_cpus; the cpumask and
+ * stop-machine protocols synchronize otherwise and are not counted). */
+u64 patch_syncs(void);
 
 /* Engine state that tests and injectors look at. */
 extern volatile enum patch_step patch_current_step;
@@ -142,6 +154,10 @@ struct patch_proto {
 	 * when it refused. */
 	int (*apply)(struct patch_batch *b);
 	const struct patch_hooks *hooks;
+	/* A protocol that leaves work pending after apply returns (int3-pipe:
+	 * its last sync and retirement) does it here; discard: forget it (the
+	 * engine was reset). NULL: nothing is ever pending. */
+	void (*flush)(bool discard);
 };
 
 extern const struct patch_proto *const patch_protocols[];

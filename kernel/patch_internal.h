@@ -17,6 +17,18 @@ void engine_write_traps(struct patch_batch *b);
 void engine_write_tails(struct patch_batch *b);
 void engine_write_heads(struct patch_batch *b);
 void engine_write_whole(struct patch_batch *b);
+/* Sorts sites by address, as batches keep them (find_site searches). */
+void engine_sort_sites(struct patch_site *s, unsigned n);
+/* The site of b at addr, or NULL. */
+struct patch_site *engine_find_site(struct patch_batch *b, const u8 *addr);
+/* The live batch old gives way to next, which carries on every site of
+ * old that not every CPU has serialized after (int3-pipe): checked,
+ * next published, old's readers waited for. */
+void engine_handover(struct patch_batch *old, struct patch_batch *next);
+/* check.c: the handover's rule, before next is published. */
+void engine_check_handover(struct patch_batch *old, struct patch_batch *next);
+/* stray.c: a site dropped at a handover has had its last sync. */
+void site_rec_synced_site(const u8 *addr);
 /* Makes the descriptors visible to trap handlers / unpublishes them and
  * runs the protocol's retire hook. */
 void engine_publish(struct patch_batch *b);

@@ -18,11 +18,12 @@ const struct patch_hooks standard_hooks = {
 
 const struct patch_proto *const patch_protocols[] = {
 	&proto_int3, &proto_int3_batch, &proto_cpumask,
-	&proto_stop_machine, &proto_trap_first,
+	&proto_stop_machine, &proto_trap_first, &proto_int3_pipe,
 	&proto_unsafe_direct, &proto_unsafe_bytewise, &proto_unsafe_nosync1,
 	&proto_unsafe_nosync3, &proto_unsafe_tail_first, &proto_unsafe_early_retire,
 	&proto_unsafe_call_as_jmp, &proto_unsafe_no_gap,
-	&proto_unsafe_spin_handler, &proto_unsafe_ack_count, &proto_unsafe_stray_trap, NULL,
+	&proto_unsafe_spin_handler, &proto_unsafe_ack_count, &proto_unsafe_stray_trap,
+	&proto_unsafe_pipe_notail, NULL,
 };
 
 const struct patch_proto *proto = &proto_int3;
@@ -36,6 +37,8 @@ void select_standard(void)
 /* At boot, and when a negative control runs its own protocol for a test. */
 void patch_use_protocol(const struct patch_proto *p)
 {
+	if (proto != p)
+		patch_flush();	/* nothing pending under the old one */
 	proto = p;
 	arch_patch_init(p->trap);
 	p->hooks->select();

@@ -7,6 +7,7 @@
  *   proto_int3.c          int3, int3-batch, trap-first
  *   proto_cpumask.c       cpumask
  *   proto_stop_machine.c  stop-machine
+ *   proto_pipe.c          int3-pipe, unsafe-pipe-notail
  *   proto_unsafe.c        every unsafe-* negative control
  *   protocols.c           the list, the standard hooks, lookup by name
  */
@@ -39,6 +40,7 @@ int int3_apply_batch(struct patch_batch *b);
 
 extern const struct patch_proto proto_int3, proto_int3_batch, proto_trap_first;
 extern const struct patch_proto proto_cpumask, proto_stop_machine;
+extern const struct patch_proto proto_int3_pipe, proto_unsafe_pipe_notail;
 extern const struct patch_proto proto_unsafe_direct, proto_unsafe_bytewise,
 	proto_unsafe_nosync1, proto_unsafe_nosync3, proto_unsafe_tail_first,
 	proto_unsafe_early_retire,

@@ -88,6 +88,16 @@ void site_rec_removed(struct patch_batch *b, struct patch_site *s, u64 seq)
 	__atomic_store_n(&r->addr, s->addr, __ATOMIC_RELEASE);
 }
 
+/* int3-pipe's handover dropped the site: its last sync has completed
+ * (some time before now: later traps count as late, never as stale). */
+void site_rec_synced_site(const u8 *addr)
+{
+	struct site_rec *r = site_rec_find(addr);
+
+	if (r && !r->synced_at)
+		r->synced_at = timestamp();
+}
+
 /* At retirement: the protocol's last sync has completed. */
 void site_rec_synced(struct patch_batch *b)
 {

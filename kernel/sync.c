@@ -152,6 +152,11 @@ void engine_sync(struct patch_batch *b)
 	check_serialized();
 }
 
+u64 patch_syncs(void)
+{
+	return __atomic_load_n(&sync_gen, __ATOMIC_ACQUIRE);
+}
+
 void sync_init(void)
 {
 	arch_set_ipi_handler(IPI_SYNC, on_sync_ipi);

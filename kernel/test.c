@@ -241,6 +241,8 @@ static void run_protected(const struct test *t)
 	if (recovery_set(&r) == 0) {
 		c->abort = &r;
 		t->fn();
+		/* Nothing pending from this test in the next (int3-pipe). */
+		patch_flush();
 	} else {
 		/* Unwound out of a trap: whatever nesting it had is gone. */
 		c->trap_depth = 0;

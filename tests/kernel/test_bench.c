@@ -337,6 +337,49 @@ DEFINE_TEST(bench, batch, 1, TEST_BENCH,
 #define SPIN_WINDOW_MS 300
 #define SPIN_WINDOWS 5
 
+#define STREAM_LEN 64
+
+/* A stream: STREAM_LEN different sites patched one patch_apply each, one
+ * after another (many static keys flipped in turn), then patch_flush; the
+ * stream's time and broadcast syncs per patch. Each site goes to a call
+ * and, in the next stream, back. */
+static void stream(const struct patch_proto *p)
+{
+	static struct patch_site ps;
+	static struct patch_batch b;
+	unsigned reps = MAX(batch_reps, 3u), n = 0;
+	u64 syncs = 0;
+	char fig[256];
+
+	for (unsigned r = 0; r < reps * 2; r++) {
+		struct insn in;
+		u64 t0 = timestamp(), s0 = patch_syncs();
+
+		kit_many_state(&in, r % 2 == 0);
+		for (unsigned i = 0; i < STREAM_LEN; i++) {
+			patch_site_init(&ps, kit_many_site(i), &in);
+			if (!bench_prepare(&b, &ps, 1) || !bench_apply(&b))
+				break;
+		}
+		patch_flush();
+		samples[n++] = (timestamp() - t0) / STREAM_LEN;
+		syncs += patch_syncs() - s0;
+	}
+	spread(fig, sizeof(fig), n, stats_of(samples, n));
+	diag("bench: name=stream protocol=%s cpus=%u sites=%u spin=idle %s syncs_per_patch=%llu.%02llu",
+	     p->name, cpus_online(), STREAM_LEN, fig,
+	     (unsigned long long)(syncs / (n * STREAM_LEN)),
+	     (unsigned long long)(syncs * 100 / (n * STREAM_LEN) % 100));
+}
+
+DEFINE_TEST(bench, stream, 1, TEST_BENCH,
+	    "per protocol: 64 sites patched one patch at a time, ns and syncs per patch")
+{
+	batch_reps = MAX(test_iters(400) / 40, 3u);
+	each_safe_protocol(stream);
+	bench_verdict();
+}
+
 /* Spinner passes in a window, with no patching or patching. Only patches
  * run in a patching window (no floor syncs between them), so what the
  * spinners lose is charged to the patches alone. */

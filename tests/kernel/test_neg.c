@@ -51,7 +51,9 @@
 	  "unsafe-spin-handler deadlocks when an NMI on the patcher hits the site; the "        \
 	  "watchdog sees it", BRANCH)                                                           \
 	C(ack_count, "unsafe-ack-count", T_IPI_STORM, INV,                                      \
-	  "unsafe-ack-count (counting IPIs, not generations) is caught under an IPI storm", BRANCH)
+	  "unsafe-ack-count (counting IPIs, not generations) is caught under an IPI storm", BRANCH) \
+	C(pipe_notail, "unsafe-pipe-notail", 0, INV,                                            \
+	  "unsafe-pipe-notail (int3-pipe without the sync after the tails) is caught", BRANCH)
 
 struct control {
 	const char *protocol;

@@ -259,6 +259,7 @@ static void patcher(void *arg)
 			     (unsigned long long)(ticks_to_ns(last - t0) / 1000000000));
 		}
 	}
+	patch_flush();	/* the stream's last sync, with the spinners running */
 	__atomic_store_n(&patcher_done, 1, __ATOMIC_RELEASE);
 }
 
@@ -431,7 +432,7 @@ static int prepare_sites(struct torture *t)
 
 bool torture_run(struct torture *t, struct torture_result *r)
 {
-	u64 traps0 = 0, waits0 = patch_retire_waits();
+	u64 traps0 = 0, waits0 = patch_retire_waits(), handovers0 = patch_handovers();
 
 	tt_cur = t;
 	reset_counts();
@@ -471,5 +472,6 @@ bool torture_run(struct torture *t, struct torture_result *r)
 	}
 	collect(r, traps0);
 	r->retire_waits = patch_retire_waits() - waits0;
+	r->handovers = patch_handovers() - handovers0;
 	return !r->aborted;
 }

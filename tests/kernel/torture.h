@@ -55,6 +55,7 @@ struct torture_result {
 	u64 hotplug_cycles, online_hook_runs, second_patches;
 	unsigned spinners;	/* CPUs that spun (no patcher, victim, second) */
 	u64 retire_waits;	/* retirements that waited for a trap handler */
+	u64 handovers;		/* patches pipelined with the previous (int3-pipe) */
 	u64 bad;		/* wrong outcomes (also reported) */
 	u64 canary_bad, callee_bad;	/* sitekit.h's counts, during this run */
 	bool aborted;		/* a crash or the watchdog unwound the patcher */

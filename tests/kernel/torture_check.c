@@ -45,6 +45,9 @@ static void print_result(const struct torture *t, const struct torture_result *r
 	     (unsigned long long)r->nmi_nested, (unsigned long long)r->storm_ipis,
 	     (unsigned long long)r->storm_received, (unsigned long long)r->hotplug_cycles,
 	     (unsigned long long)r->online_hook_runs, (unsigned long long)r->second_patches);
+	if (proto->flush)
+		diag("%s: %llu patches pipelined (their first sync was the previous patch's last)",
+		     t->name, (unsigned long long)r->handovers);
 	/* Not a failure: what stop-machine cannot prevent (docs/design.md §3.4). */
 	if (r->nmi_stopped_runs || (r->nmis_sent && !proto_leaves_trap_bytes()))
 		diag("%s: %llu site runs by NMI handlers while %s held the world stopped: the "
@@ -147,4 +150,9 @@ void torture_check(const struct torture *t, const struct torture_result *r)
 		test_error("the second patcher made %llu patches against %llu: less than 1/%u",
 			   (unsigned long long)r->second_patches, (unsigned long long)r->patches,
 			   SECOND_SHARE_DIV);
+	/* Two patchers on different sites make a stream: int3-pipe must
+	 * really have pipelined some of it (docs/design.md §3.8). */
+	if ((f & T_TWO_PATCHERS) && proto->flush && !r->handovers)
+		test_error("%s pipelined no patch: the second patcher's never followed the main "
+			   "one's while its sites were pending", proto->name);
 }

@@ -9,7 +9,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=$ROOT/build/bench
 COLS=(name protocol cpus sites spin to n min_ns p25_ns median_ns p75_ns p99_ns max_ns per_site_ns
-      floor_ns floor_ratio passes_idle passes_patching patches lost_passes_per_patch lost_min lost_max)
+      floor_ns floor_ratio passes_idle passes_patching patches lost_passes_per_patch lost_min lost_max syncs_per_patch)
 
 die() { echo "bench.sh: $*" >&2; exit 1; }
 

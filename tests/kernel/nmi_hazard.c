@@ -10,7 +10,7 @@
  *    place (Andy Lutomirski's case); the engine counts the traps.
  *  - T_NMI_WAITERS: an NMI to every other CPU. A handler that interrupted
  *    a task with interrupts on (which holds nothing the patch needs)
- *    waits until that sync wait of the patcher is over: a flag another
+ *    waits until the sync the patcher waits for is over: a flag another
  *    CPU holds, which it drops only once this CPU answered. No IPI
  *    reaches a CPU inside an NMI handler, so the loop answers syncs
  *    itself (sync_poll); T_NMI_WAIT_NOPOLL leaves that out.
@@ -101,14 +101,17 @@ void nmi_hazard_end(void)
 	patch_sync_wait_hook = NULL;
 }
 
-/* The wait of T_NMI_WAITERS: until the patcher's sync wait of the moment
- * is over. Once the watchdog restarted a CPU (the control's catch), the
- * waits are over too, so that the run can end. */
+/* The wait of T_NMI_WAITERS: until the sync the patcher waits for at our
+ * arrival is over: its wait ended, or (cpumask, whose one wait spans the
+ * three steps that other CPUs write) its step moved on. Once the watchdog
+ * restarted a CPU (the control's catch), the waits are over too, so that
+ * the run can end. */
 static void nmi_wait(struct trap_frame *f, struct cpu *c, int p)
 {
 	struct hz_cpu *h = &hz_cpu[c->id];
 	bool poll = !(hz.flags & T_NMI_WAIT_NOPOLL);
 	u64 w = p >= 0 ? sync_wait_now(p) : 0, a0 = sync_acks(c->id), t0 = timestamp(), us;
+	enum patch_step step = patch_current_step;
 	const char *doing = c->doing;
 
 	if (!w || !arch_frame_irqs_were_on(f) || c->nmi_depth > 1) {
@@ -120,7 +123,8 @@ static void nmi_wait(struct trap_frame *f, struct cpu *c, int p)
 			  "and answering syncs meanwhile" :
 			  "inside an NMI handler, waiting until the patcher's sync wait is over, "
 			  "answering no sync meanwhile (no IPI reaches it)";
-	while (sync_wait_now(p) == w && watchdog_restarts() == hz.restarts0) {
+	while (sync_wait_now(p) == w && patch_current_step == step &&
+	       watchdog_restarts() == hz.restarts0) {
 		if (poll)
 			sync_poll();
 		cpu_relax();

@@ -376,6 +376,25 @@ static void handler_delay(void)
 	} while (timestamp() < end);
 }
 
+static u64 patcher_traps[PATCHER_TRAP_KINDS];
+
+u64 patch_patcher_traps(unsigned kind)
+{
+	return kind < PATCHER_TRAP_KINDS ? READ_ONCE(patcher_traps[kind]) : 0;
+}
+
+/* A trap on the patching CPU itself: where it was (docs/design.md §3.3). */
+static void count_patcher_trap(struct cpu *c)
+{
+	unsigned kind = PATCHER_TRAP_OTHER;
+
+	if (!engine_patching_here())
+		return;
+	if (sync_wait_now(c->id))
+		kind = c->nmi_depth ? PATCHER_TRAP_NMI_IN_WAIT : PATCHER_TRAP_IN_WAIT;
+	__atomic_add_fetch(&patcher_traps[kind], 1, __ATOMIC_RELAXED);
+}
+
 static bool retired_under_us(struct patch_batch *b, u64 gen)
 {
 	return __atomic_load_n(&b->state, __ATOMIC_ACQUIRE) == BATCH_RETIRED ||
@@ -415,6 +434,7 @@ static int trap_live(struct trap_frame *f, struct patch_batch *b, u8 *addr, bool
 	}
 	event_log(EV_TRAP, (u64)(uintptr_t)addr, trap_first);
 	c->trap_hits++;
+	count_patcher_trap(c);
 	proto->hooks->trap(f, s, addr);
 	ref_put(b);
 	return PATCH_TRAP_HANDLED;

@@ -83,6 +83,20 @@ u64 patch_retire_waits(void);
 void patch_set_delay(u64 lo_ns, u64 hi_ns);
 extern void (*patch_step_hook)(enum patch_step s);
 
+/* Sync waits (docs/design.md §8.5). The hook runs on a CPU waiting for
+ * the others to answer a sync, at the start of the wait (polls 0) and at
+ * every poll in it; sync_wait_now says which wait CPU cpu is in now (0:
+ * none; each wait gets a new number); sync_acks counts the syncs CPU cpu
+ * answered, from whatever context. */
+extern void (*patch_sync_wait_hook)(u64 polls);
+u64 sync_wait_now(int cpu);
+u64 sync_acks(int cpu);
+/* Traps the patching CPU (the text mutex's holder) took at a live site:
+ * inside an NMI while it waited for a sync, in such a wait but in no NMI,
+ * and elsewhere. Andy Lutomirski's case is the first (§3.3). */
+enum { PATCHER_TRAP_NMI_IN_WAIT, PATCHER_TRAP_IN_WAIT, PATCHER_TRAP_OTHER, PATCHER_TRAP_KINDS };
+u64 patch_patcher_traps(unsigned kind);
+
 /* A protocol's trap, from the architecture: addr is the site's first
  * byte. HANDLED: the frame continues after the emulated
  * instruction; RETRY: the patch owning it was retired meanwhile, re-run

@@ -85,6 +85,17 @@ int stale_sim_again(struct trap_frame *f, u8 *addr, bool trap_first);
 /* sync.c */
 void sync_init(void);
 void sync_poll(void);
+/* Every loop in which a CPU waits for the others to answer a sync (or a
+ * rendezvous) is bracketed by these, and polls through sync_wait_poll:
+ * tests see the wait (sync_wait_now, patch_sync_wait_hook, patch.h). */
+struct sync_waiter {
+	u64 outer, polls;
+};
+void sync_wait_begin(struct sync_waiter *w);
+void sync_wait_poll(struct sync_waiter *w);
+void sync_wait_end(struct sync_waiter *w);
+/* This CPU answered a sync (serialized, then acknowledged). */
+void sync_count_ack(void);
 /* Acknowledges a sync this CPU has not answered yet, nothing else: for
  * trap handlers held up (sync_poll also runs SMP calls). */
 void sync_ack_pending(void);

@@ -61,6 +61,7 @@ static void cm_ack(void)
 	seq = __atomic_load_n(&text_write_seq, __ATOMIC_ACQUIRE);
 	arch_serialize();
 	c->serial_seq = seq;
+	sync_count_ack();
 	if (__atomic_sub_fetch(&cm_left, 1, __ATOMIC_ACQ_REL) == 0)
 		cm_advance();	/* whoever clears the last bit moves on */
 }
@@ -93,6 +94,8 @@ static void cm_advance(void)
 
 static int apply_cpumask(struct patch_batch *b)
 {
+	struct sync_waiter w;
+
 	cm_batch = b;
 	cm_done = 0;
 	engine_publish(b);
@@ -100,10 +103,13 @@ static int apply_cpumask(struct patch_batch *b)
 	engine_step(b, STEP_TRAP);
 	engine_write_traps(b);
 	cm_arm();
+	/* One wait for the three steps: the others write the next ones. */
+	sync_wait_begin(&w);
 	while (!__atomic_load_n(&cm_done, __ATOMIC_ACQUIRE)) {
-		sync_poll();
+		sync_wait_poll(&w);
 		cpu_relax();
 	}
+	sync_wait_end(&w);
 	engine_retire(b);
 	return 0;
 }

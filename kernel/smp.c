@@ -1,5 +1,6 @@
 /* SMP calls, NMIs, gates, idle loop and hotplug (see smp.h). */
 #include "kernel/fault.h"
+#include "kernel/patch_internal.h"
 #include "kernel/printk.h"
 #include "kernel/smp.h"
 #include "kernel/string.h"
@@ -331,6 +332,10 @@ void smp_ap_main(struct cpu *c)
 	if (cpu_online_hook)
 		cpu_online_hook(c);
 	watchdog_cpu_start();
+	/* A sync sent before it went offline (the watchdog restarts a CPU
+	 * stuck inside an NMI handler) lost its IPI to the INIT: answer it
+	 * now, serializing first, or its sender waits for it forever. */
+	sync_ack_pending();
 	WRITE_ONCE(c->online, true);
 	idle_loop(c);
 }

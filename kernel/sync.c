@@ -24,6 +24,54 @@
 
 static u64 sync_gen;
 
+/* Sync waits, for tests (patch.h): which wait each CPU is in (0: none),
+ * the hook run at its start and at every poll, and the acknowledgements
+ * each CPU made, wherever it made them. */
+void (*patch_sync_wait_hook)(u64 polls);
+static u64 wait_ids, wait_now[MAX_CPUS], acks_by[MAX_CPUS];
+
+u64 sync_wait_now(int cpu)
+{
+	return READ_ONCE(wait_now[cpu]);
+}
+
+u64 sync_acks(int cpu)
+{
+	return READ_ONCE(acks_by[cpu]);
+}
+
+void sync_count_ack(void)
+{
+	acks_by[this_cpu()->id]++;
+}
+
+/* A wait may nest (an NMI's trap handler on a waiting CPU): the outer
+ * one is put back at its end. */
+void sync_wait_begin(struct sync_waiter *w)
+{
+	int id = this_cpu()->id;
+
+	w->outer = wait_now[id];
+	w->polls = 0;
+	WRITE_ONCE(wait_now[id], __atomic_add_fetch(&wait_ids, 1, __ATOMIC_RELAXED));
+	barrier();
+	if (patch_sync_wait_hook)
+		patch_sync_wait_hook(0);
+}
+
+void sync_wait_poll(struct sync_waiter *w)
+{
+	if (patch_sync_wait_hook)
+		patch_sync_wait_hook(++w->polls);
+	sync_poll();
+}
+
+void sync_wait_end(struct sync_waiter *w)
+{
+	barrier();
+	WRITE_ONCE(wait_now[this_cpu()->id], w->outer);
+}
+
 /* Only ever forward: an acknowledgement interrupted by a sync IPI (or an
  * NMI whose trap handler answers syncs) must not put back the older
  * generation and write sequence it read before the nested one ran. */
@@ -50,6 +98,7 @@ static void ack_generation(struct cpu *c)
 	engine_delay();		/* the acknowledgement path */
 	raise_to(&c->serial_seq, seq);
 	raise_to(&c->sync_ack, gen);
+	sync_count_ack();
 }
 
 static void on_sync_ipi(struct trap_frame *f)
@@ -104,7 +153,9 @@ void sync_wait_generation(u64 gen)
 	u64 seq = __atomic_load_n(&text_write_seq, __ATOMIC_ACQUIRE);
 	bool reported = false;
 	int self = this_cpu()->id;
+	struct sync_waiter w;
 
+	sync_wait_begin(&w);
 	for (unsigned i = 0; i < cpus_possible; i++) {
 		while ((int)i != self && cpu_is_online(i) &&
 		       __atomic_load_n(&cpus[i].sync_ack, __ATOMIC_ACQUIRE) < gen) {
@@ -113,12 +164,13 @@ void sync_wait_generation(u64 gen)
 				     (unsigned long long)gen, i, SYNC_REPORT_MS);
 				reported = true;
 			}
-			sync_poll();
+			sync_wait_poll(&w);
 			cpu_relax();
 		}
 		if ((int)i != self && cpu_is_online(i))
 			check_ack(i, gen, seq);
 	}
+	sync_wait_end(&w);
 }
 
 /* The checker: every online CPU serialized after the last write. */

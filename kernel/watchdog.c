@@ -146,8 +146,8 @@ static void restart(struct cpu *t)
 	int err;
 
 	failure_begin(t->id, 0);
-	diag("WATCHDOG: CPU %d did not answer the NMI within %d ms", t->id,
-	     WATCHDOG_NMI_ANSWER_MS);
+	diag("WATCHDOG: CPU %d did not answer the NMI within %d ms; it was %s", t->id,
+	     WATCHDOG_NMI_ANSWER_MS, t->doing ? t->doing : "running an unnamed task");
 	failure_context(t->id, 0);
 	if (t->id == 0) {
 		/* The test runner cannot be restarted: the run would be lost

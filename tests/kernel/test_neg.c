@@ -8,6 +8,7 @@
 #include "kernel/printk.h"
 #include "kernel/smp.h"
 #include "kernel/watchdog.h"
+#include "tests/kernel/nmi_hazard.h"
 #include "tests/kernel/table.h"
 #include "tests/kernel/torture.h"
 
@@ -25,6 +26,7 @@
  */
 #define BRANCH SITE_BRANCH
 #define CALLS SITE_CALL, SITE_CALL_ALIGNED
+#define NOFIX "unsafe-cpumask-nofix"
 #define EXC DET_EXCEPTION
 #define OUT DET_OUTCOME
 #define INV DET_INVARIANT
@@ -53,7 +55,16 @@
 	C(ack_count, "unsafe-ack-count", T_IPI_STORM, INV,                                      \
 	  "unsafe-ack-count (counting IPIs, not generations) is caught under an IPI storm", BRANCH) \
 	C(pipe_notail, "unsafe-pipe-notail", 0, INV,                                            \
-	  "unsafe-pipe-notail (int3-pipe without the sync after the tails) is caught", BRANCH)
+	  "unsafe-pipe-notail (int3-pipe without the sync after the tails) is caught", BRANCH) \
+	C(cpumask_nofix_nmi, NOFIX, T_NMI_SYNC_WAIT | T_ON_AP | T_NO_SPINNERS, WDOG,            \
+	  "hpa's cpumask sync without Andy's fix deadlocks when an NMI on the patcher, inside " \
+	  "its sync wait, hits the site; the watchdog sees it", BRANCH)                         \
+	C(cpumask_nofix_wait, NOFIX, T_SITE_IN_WAIT | T_ON_AP | T_NO_SPINNERS, WDOG,            \
+	  "the same deadlock without an NMI: the patcher's own sync wait runs the site, "       \
+	  "interrupts off; the watchdog sees it", BRANCH)                                       \
+	C(nmi_wait_nopoll, "int3", T_NMI_WAITERS | T_NMI_WAIT_NOPOLL, WDOG,                     \
+	  "NMI handlers that wait behind the patcher's sync without answering syncs stall it; " \
+	  "the watchdog sees it", BRANCH)
 
 struct control {
 	const char *protocol;
@@ -124,6 +135,8 @@ static void control(const char *name, const struct control *c)
 				 "in %llu patches%s%s", c->protocol, detector_name(c->required),
 				 (unsigned long long)r.patches, total ? "; others fired: " : "",
 				 line);
+	if (!nmi_hazard_control_cause(name, c->flags))
+		return;
 	diag("%s: required detector: the %s", name, detector_name(c->required));
 	test_pass();
 }

@@ -13,6 +13,7 @@
 #include "kernel/test.h"
 #include "kernel/time.h"
 #include "kernel/watchdog.h"
+#include "tests/kernel/nmi_hazard.h"
 #include "tests/kernel/torture_internal.h"
 
 #define DEFAULT_ITERS 300
@@ -82,7 +83,10 @@ static bool torture_nmi(struct trap_frame *f)
 		send_nmi(c->id);
 		__atomic_add_fetch(&tt_cpu[c->id].nmi_sent_to, 1, __ATOMIC_RELAXED);
 	}
-	nmi_run_sites(c);
+	if (tt_cur->flags & (T_NMI_SYNC_WAIT | T_NMI_WAITERS))
+		nmi_hazard_run(f, c);	/* waits first, when it does */
+	else
+		nmi_run_sites(c);
 	tt_cpu[c->id].own_depth--;
 	return true;
 }
@@ -266,7 +270,7 @@ static void patcher(void *arg)
 static bool is_spinner(unsigned i)
 {
 	return (int)i != patcher_cpu && (int)i != victim_cpu && (int)i != second_cpu &&
-	       cpu_is_online(i);
+	       !(tt_cur->flags & T_NO_SPINNERS) && cpu_is_online(i);
 }
 
 static void stop_everyone(void)
@@ -314,10 +318,14 @@ static void run_patcher_role(struct torture *t)
 	struct recovery r;
 
 	if (patcher_cpu != 0) {
+		/* The count is the run's, not this run's: an earlier control's
+		 * catch must not end this one before it began. */
+		u64 caught0 = watchdog_expected_caught();
+
 		smp_call(patcher_cpu, patcher, NULL, 0);
 		while (!__atomic_load_n(&patcher_done, __ATOMIC_ACQUIRE) &&
 		       !__atomic_load_n(&patcher_aborted, __ATOMIC_ACQUIRE) &&
-		       (watchdog_expected_caught() == 0 || !test_expecting_detection()))
+		       (watchdog_expected_caught() == caught0 || !test_expecting_detection()))
 			smp_poll(), cpu_relax();
 		return;
 	}
@@ -451,6 +459,7 @@ bool torture_run(struct torture *t, struct torture_result *r)
 	if (t->flags & T_DELAYED_HANDLER)
 		patch_set_delay(opts.delay_lo, MAX(opts.delay_hi, 200000));
 	patch_step_hook = torture_step;
+	nmi_hazard_begin(t);
 	for (unsigned i = 1; i < cpus_possible; i++)
 		if (is_spinner(i))
 			smp_call(i, spinner, NULL, 0);
@@ -458,6 +467,7 @@ bool torture_run(struct torture *t, struct torture_result *r)
 		smp_call(second_cpu, second_patcher, NULL, 0);
 	run_patcher_role(t);
 	patch_step_hook = NULL;
+	nmi_hazard_end();
 	stop_everyone();
 	WRITE_ONCE(nmi_armed, false);
 	nmi_unregister(torture_nmi);

@@ -26,6 +26,17 @@
  * pop, a handler held up, a trap inside an NMI): under a protocol that
  * never leaves a trap byte it does not happen, and the test skips. */
 #define T_NEEDS_TRAPS (1u << 9)
+/* The NMI hazards of a sync wait (nmi_hazard.c, docs/design.md §8.5):
+ * an NMI to the patcher from inside each of its sync waits; NMIs to the
+ * others from there, whose handlers wait until that sync wait ended,
+ * answering syncs meanwhile, or not (a control); the patcher running the
+ * sites itself from its sync wait, interrupts off (a control's twin); no
+ * spinners at all (the controls whose deadlock is the patcher's own). */
+#define T_NMI_SYNC_WAIT (1u << 10)
+#define T_NMI_WAITERS (1u << 11)
+#define T_NMI_WAIT_NOPOLL (1u << 12)
+#define T_SITE_IN_WAIT (1u << 13)
+#define T_NO_SPINNERS (1u << 14)
 
 struct torture {
 	const char *name;

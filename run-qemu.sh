@@ -29,12 +29,13 @@ KERNEL_DIR=${POKETORTURE_KERNEL_DIR:-}
 # Options, with their defaults.
 smp=4 mem=128 accel=auto boot=kernel firmware=bios machine=pc qemu_choice=system
 timeout=0 timeout_given=0 timeout_derived=0 gdb=0 log=""
-deterministic=0 icount_shift=3 accel_given=0
+deterministic=0 icount_shift=3 accel_given=0 screen=0
 kernel_opts=()
 
 # Filled while running; cleanup() looks at them.
 tmp_files=() qemu_pid="" tail_pid="" watch_pid="" timeout_mark=""
 qemu_bin="" qemu_version="" cpu_model=""
+screen_sock="" screen_shot="" screen_pid=""
 
 usage() {
     cat <<'EOF'
@@ -75,6 +76,11 @@ Boot poketorture in QEMU, show its serial console, exit with its verdict.
                    interleaving (implies --deterministic)
   --gdb            start halted with a gdb stub on localhost:1234
   --log FILE       also write the serial console to FILE
+  --screen         a display (-vga std) and, once the kernel shows its
+                   verdict screen (kernel option screen_hold=N, 2 s unless
+                   given), a screendump through QEMU's monitor, read back
+                   as text by tests/tools/screenshot.pl: LOG.screen.ppm and
+                   LOG.screen.txt beside --log LOG (build/screen.* without)
   -h, --help       this text
 
 Everything after -- is the kernel command line, e.g.
@@ -109,6 +115,7 @@ cleanup() {
     [[ -z $qemu_pid ]] || kill "$qemu_pid" 2>/dev/null || true
     [[ -z $tail_pid ]] || kill "$tail_pid" 2>/dev/null || true
     [[ -z $watch_pid ]] || kill "$watch_pid" 2>/dev/null || true
+    [[ -z $screen_pid ]] || kill "$screen_pid" 2>/dev/null || true
     ((${#tmp_files[@]} == 0)) || rm -rf "${tmp_files[@]}"
 }
 
@@ -147,6 +154,7 @@ parse_args() {
             -h | --help) usage; exit 0 ;;
             --gdb) gdb=1; shift; continue ;;
             --deterministic) deterministic=1; shift; continue ;;
+            --screen) screen=1; shift; continue ;;
             --) shift; kernel_opts=("$@"); break ;;
             --smp | --mem | --accel | --boot | --firmware | --machine | --timeout | --log | --qemu | --icount-shift)
                 need_value "$@"; value=$2; shift 2 ;;
@@ -449,10 +457,15 @@ build_qemu_args() {
     accel_args
     qemu_args+=(
         -smp "$smp" -m "$mem"
-        -display none -monitor none -parallel none -nic none -no-reboot
+        -display none -parallel none -nic none -no-reboot
         -chardev "file,id=com1,path=$serial_log,append=on" -serial chardev:com1
         -device "isa-debug-exit,iobase=0xf4,iosize=0x04"
     )
+    if ((screen)); then
+        qemu_args+=(-vga std -monitor "unix:$screen_sock,server=on,wait=off")
+    else
+        qemu_args+=(-monitor none)
+    fi
     firmware_args
     boot_args
     if ((gdb)); then
@@ -479,6 +492,10 @@ run_qemu() {
     fi
     tail -n +1 -s 0.2 --pid="$qemu_pid" -f "$serial_log" &
     tail_pid=$!
+    if ((screen)); then
+        screen_watch "$qemu_pid" &
+        screen_pid=$!
+    fi
     local status=0
     wait "$qemu_pid" || status=$?
     qemu_pid=""
@@ -489,8 +506,66 @@ run_qemu() {
         wait "$watch_pid" 2>/dev/null || true
         watch_pid=""
     fi
+    if [[ -n $screen_pid ]]; then
+        wait "$screen_pid" 2>/dev/null || true
+        screen_pid=""
+    fi
     qemu_messages >&2 || true
     return "$status"
+}
+
+# --screen: the kernel says when its verdict screen is up and holds it
+# (screen_hold=N); then QEMU's monitor dumps the display to a PPM file.
+screen_watch() {
+    local pid=$1
+    rm -f "$screen_shot"
+    while kill -0 "$pid" 2>/dev/null; do
+        if tr -d '\r' <"$serial_log" | grep -aq '^# screen: verdict shown'; then
+            perl -MIO::Socket::UNIX -e '
+                my $s = IO::Socket::UNIX->new(Peer => $ARGV[0]) or die "monitor: $!\n";
+                local $SIG{ALRM} = sub { die "monitor: no answer\n" };
+                alarm 20;
+                my $buf = "";
+                sub prompt { while ($buf !~ /\(qemu\) $/) { sysread($s, $buf, 4096, length $buf) or die "monitor closed\n" } $buf = "" }
+                prompt();
+                print $s "screendump $ARGV[1]\n";
+                prompt();' "$screen_sock" "$screen_shot" >&2 ||
+                echo "$ME: screen: the monitor did not take the screendump" >&2
+            return 0
+        fi
+        sleep 0.2
+    done
+}
+
+# --screen, after QEMU: the screenshot read back as text, and its verdict.
+screen_report() {
+    local txt=${screen_shot%.ppm}.txt
+    rm -f "$txt"
+    if [[ ! -s $screen_shot ]]; then
+        echo "$ME: screen: no screenshot (the kernel never said '# screen: verdict shown')" >&2
+        return 0
+    fi
+    "$ROOT/tests/tools/screenshot.pl" "$screen_shot" >"$txt" ||
+        { echo "$ME: screen: $screen_shot could not be read" >&2; return 0; }
+    echo "$ME: screen: $screen_shot: $(tail -n 1 "$txt"); $(grep -a -m1 '^poketorture: End of test:' "$txt" || echo 'no verdict line on screen')" >&2
+}
+
+# --screen: the kernel holds its verdict screen 2 s unless told otherwise.
+screen_setup() {
+    local opt
+    ((screen)) || return 0
+    screen_sock=$(mktemp -u "${TMPDIR:-/tmp}/poketorture-mon.XXXXXX")
+    tmp_files+=("$screen_sock")
+    if [[ -n $log ]]; then
+        screen_shot=${serial_log%.log}.screen.ppm
+    else
+        mkdir -p "$BUILD"
+        screen_shot=$BUILD/screen.ppm
+    fi
+    for opt in "${kernel_opts[@]}"; do
+        [[ $opt == screen_hold=* ]] && return 0
+    done
+    kernel_opts+=(screen_hold=2)
 }
 
 # QEMU's stderr without the noise: "terminating on signal" only repeats
@@ -594,10 +669,12 @@ main() {
     resolve_qemu
     resolve_accel
     echo "$ME: QEMU $qemu_version ($qemu_bin), accel $accel, -cpu $cpu_model, machine $machine, $smp CPUs$( ((!deterministic)) || echo ", deterministic (icount shift $icount_shift)")" >&2
+    screen_setup
     add_runner_option
     prepare_build
     local status=0
     boot_and_wait || status=$?
+    ((!screen)) || screen_report
     verdict "$status"
 }
 

@@ -77,6 +77,10 @@ bool arch_addr_mapped(u64 va);
 /* The console: serial (and screen where there is one). */
 bool arch_console_init(void);
 void arch_console_write(const char *s, size_t n);
+/* The screen, for the screen console (kernel/screen.h): NULL when there
+ * is none to draw on. Called once, after arch_init. */
+struct screen_dev;
+const struct screen_dev *arch_screen_probe(void);
 
 /* Faults ------------------------------------------------------------------ */
 

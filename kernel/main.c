@@ -8,6 +8,7 @@
 #include "kernel/options.h"
 #include "kernel/patch.h"
 #include "kernel/printk.h"
+#include "kernel/screen.h"
 #include "kernel/test.h"
 #include "kernel/smp.h"
 #include "kernel/time.h"
@@ -23,6 +24,7 @@ static void print_banner(const struct boot_info *bi)
 	diag("cmdline: '%s'%s", bi->cmdline, bi->cmdline_truncated ? " (truncated)" : "");
 	options_print();
 	arch_print_banner();
+	screen_banner();
 	diag("memory: %llu MiB usable in a map of %u regions%s, %llu KiB allocated at boot",
 	     (unsigned long long)(mem_total(bi, MEM_USABLE) / MiB), bi->nr_mem,
 	     bi->mem_truncated ? " (truncated)" : "",
@@ -67,6 +69,7 @@ void kmain(u32 magic, u32 info)
 	if (options_parse(boot_info.cmdline, err, sizeof(err)))
 		usage_error(err);
 	arch_init(&boot_info);
+	screen_init(!opts.screen_off);
 	why = arch_smp_setup(opts.arch_choice);
 	if (why)
 		arch_option_error(why);
@@ -86,5 +89,6 @@ void kmain(u32 magic, u32 info)
 	irq_enable();	/* the boot CPU's watchdog tick */
 	ok = test_run_all(cpus_online());
 	watchdog_stop();
+	screen_finish(opts.screen_hold);
 	arch_finish(ok ? VERDICT_SUCCESS : VERDICT_FAILURE, opts.reboot);
 }

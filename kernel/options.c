@@ -18,9 +18,10 @@ static const char *check_runner(const char *value);
 #define DEFAULT_DELAY_HI 2000	/* ns: widens windows, costs little */
 
 enum { O_TESTS, O_PROTOCOL, O_SEED, O_ITERS, O_SECONDS, O_CPUS, O_ARCH, O_DELAY, O_SPIN, O_BENCH,
-       O_VERBOSE, O_REBOOT, O_RUNNER, O_COUNT };
+       O_VERBOSE, O_REBOOT, O_RUNNER, O_SCREEN, O_SCREEN_HOLD, O_COUNT };
 
 static const char *const spin_modes[] = { "pause", "tight", NULL };
+static const char *const screen_modes[] = { "on", "off", NULL };
 
 static const struct opt_desc descs[O_COUNT] = {
 	[O_TESTS] = { "tests", OPT_STRING, .check = check_tests,
@@ -48,6 +49,10 @@ static const struct opt_desc descs[O_COUNT] = {
 				   "(--smp, --accel, --machine, --qemu, --boot, --firmware, --mem, "
 				   "--icount-shift)",
 		       .help = "informational: how run-qemu.sh started this run, for the replay line" },
+	[O_SCREEN] = { "screen", OPT_ENUM, .choices = screen_modes,
+		       .help = "mirror the console on the screen (VGA text or framebuffer)" },
+	[O_SCREEN_HOLD] = { "screen_hold", OPT_UINT, 0, 3600,
+			    .help = "keep the verdict screen N seconds before halting or rebooting" },
 };
 
 static struct opt_val vals[O_COUNT];
@@ -183,6 +188,8 @@ int options_parse(const char *cmdline, char *err, size_t errlen)
 	opts.cpus = opts.cpus_given ? (unsigned)vals[O_CPUS].num : MAX_CPUS;
 	opts.arch_choice = vals[O_ARCH].set ? vals[O_ARCH].choice : 0;
 	opts.icount_shift = runner_icount_shift();
+	opts.screen_off = vals[O_SCREEN].set && vals[O_SCREEN].choice == 1;
+	opts.screen_hold = vals[O_SCREEN_HOLD].set ? (unsigned)vals[O_SCREEN_HOLD].num : 0;
 	printk_verbose = opts.verbose;
 	return 0;
 }
@@ -200,7 +207,8 @@ void options_print(void)
 		else if (!vals[i].set && descs[i].kind != OPT_FLAG)
 			ksnprintf(one, sizeof(one), "%s=%s", descs[i].name,
 				  i == O_TESTS ? "(default suite)" :
-				  i == O_REBOOT ? "0" :
+				  i == O_REBOOT || i == O_SCREEN_HOLD ? "0" :
+				  i == O_SCREEN ? "on" :
 				  i == O_CPUS ? "(all)" :
 				  i == O_ARCH ? arch_option_choices[0] :
 				  i == O_PROTOCOL ? "int3" :

@@ -3,6 +3,7 @@
 #include "kernel/fault.h"
 #include "kernel/options.h"
 #include "kernel/printk.h"
+#include "kernel/screen.h"
 #include "kernel/test.h"
 
 void panic(const char *fmt, ...)
@@ -21,5 +22,6 @@ void panic(const char *fmt, ...)
 	printk("\n");
 	va_end(ap);
 	test_panic_close();
+	screen_finish(opts.screen_hold);
 	arch_finish(VERDICT_FAILURE, opts.reboot);
 }

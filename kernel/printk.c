@@ -12,6 +12,7 @@
 #include "kernel/format.h"
 #include "kernel/percpu.h"
 #include "kernel/printk.h"
+#include "kernel/screen.h"
 #include "kernel/spinlock.h"
 #include "kernel/string.h"
 
@@ -24,6 +25,14 @@ static struct spinlock console_lock = SPINLOCK_INIT;
 int this_cpu_id(void)
 {
 	return this_cpu()->id;
+}
+
+/* Serial first, then the screen's queue, which costs a copy
+ * (kernel/screen.c draws after the console lock is dropped). */
+static void console_out(const char *s, size_t n)
+{
+	arch_console_write(s, n);
+	screen_feed(s, n);
 }
 
 static void defer(struct cpu *c, const char *s, size_t n)
@@ -49,14 +58,14 @@ static void flush_deferred(struct cpu *c)
 	while (READ_ONCE(c->defer_tail) != READ_ONCE(c->defer_head)) {
 		u32 t = c->defer_tail;
 
-		arch_console_write(&c->defer_buf[t % DEFER_BUF], 1);
+		console_out(&c->defer_buf[t % DEFER_BUF], 1);
 		WRITE_ONCE(c->defer_tail, t + 1);
 	}
 	dropped = __atomic_exchange_n(&c->defer_dropped, 0, __ATOMIC_RELAXED);
 	if (dropped) {
 		int n = ksnprintf(note, sizeof(note),
 				  "# [printk: %u bytes of NMI output dropped]\n", dropped);
-		arch_console_write(note, n);
+		console_out(note, n);
 	}
 }
 
@@ -78,12 +87,13 @@ static void console_emit(const char *s, size_t n)
 		cpu_relax();
 	}
 	if (stolen)
-		arch_console_write("# [printk: console lock taken over]\n", 37);
+		console_out("# [printk: console lock taken over]\n", 37);
 	flush_deferred(c);
-	arch_console_write(s, n);
+	console_out(s, n);
 	flush_deferred(c);
 	if (!stolen)
 		spin_unlock(&console_lock);
+	screen_drain();
 }
 
 void vprintk(const char *fmt, va_list ap)

@@ -4,6 +4,7 @@
  * may sit right after our .bss (QEMU) or anywhere in low memory (GRUB), and
  * are never touched again afterwards.
  */
+#include "arch/x86_64/screen.h"
 #include "kernel/bootinfo.h"
 #include "kernel/printk.h"
 #include "kernel/string.h"
@@ -32,7 +33,19 @@ struct __packed mb1_mmap_entry {
 /* Multiboot2 spec 3.6: tags of the boot information. */
 enum {
 	MB2_TAG_END = 0, MB2_TAG_CMDLINE = 1, MB2_TAG_LOADER = 2,
-	MB2_TAG_MMAP = 6, MB2_TAG_ACPI_OLD = 14, MB2_TAG_ACPI_NEW = 15,
+	MB2_TAG_MMAP = 6, MB2_TAG_FRAMEBUFFER = 8, MB2_TAG_EFI32 = 11, MB2_TAG_EFI64 = 12,
+	MB2_TAG_ACPI_OLD = 14, MB2_TAG_ACPI_NEW = 15,
+};
+
+/* 3.6.12, as GRUB lays it out (a 16-bit reserved field before the colour
+ * information). */
+struct __packed mb2_framebuffer {
+	u32 type, size;
+	u64 addr;
+	u32 pitch, width, height;
+	u8 bpp, fb_type;
+	u16 reserved;
+	u8 rpos, rsize, gpos, gsize, bpos, bsize;
 };
 
 struct __packed mb2_tag {
@@ -106,6 +119,22 @@ static void parse_mb2_mmap(const struct mb2_mmap *m, struct boot_info *bi)
 	}
 }
 
+static void parse_mb2_framebuffer(const struct mb2_framebuffer *f)
+{
+	mb_fb = (struct mb_fb){
+		.valid = true, .addr = f->addr, .pitch = f->pitch, .width = f->width,
+		.height = f->height, .bpp = f->bpp, .type = f->fb_type,
+	};
+	if (f->fb_type == MB_FB_RGB && f->size >= sizeof(*f)) {
+		mb_fb.rpos = f->rpos;
+		mb_fb.rsize = f->rsize;
+		mb_fb.gpos = f->gpos;
+		mb_fb.gsize = f->gsize;
+		mb_fb.bpos = f->bpos;
+		mb_fb.bsize = f->bsize;
+	}
+}
+
 static void parse_mb2(uintptr_t info, struct boot_info *bi)
 {
 	u32 total = *(const u32 *)info;
@@ -129,6 +158,13 @@ static void parse_mb2(uintptr_t info, struct boot_info *bi)
 			break;
 		case MB2_TAG_MMAP:
 			parse_mb2_mmap((const void *)t, bi);
+			break;
+		case MB2_TAG_FRAMEBUFFER:
+			parse_mb2_framebuffer((const void *)t);
+			break;
+		case MB2_TAG_EFI32:
+		case MB2_TAG_EFI64:
+			mb_efi = true;
 			break;
 		case MB2_TAG_ACPI_OLD:
 		case MB2_TAG_ACPI_NEW:	/* the new one wins: it comes with XSDT */

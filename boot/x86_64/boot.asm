@@ -57,7 +57,13 @@ mb2_info_request:		; 3.1.4: type 1, flag 1 = optional
 	dd 6			; memory map
 	dd 14			; ACPI 1.0 RSDP
 	dd 15			; ACPI 2.0 RSDP
+	dd 8			; framebuffer info
 mb2_info_request_end:
+align 8
+mb2_framebuffer:		; 3.1.10: type 5, optional; the screen console's
+	dw 5, 1			; (UEFI has no text mode; GRUB picks the closest)
+	dd 20
+	dd 1024, 768, 32	; width, height, bits per pixel
 align 8
 	dw 0, 0			; end tag
 	dd 8

@@ -160,7 +160,7 @@ check_tap() {
 # checks nothing, its matching lines are printed under the result line.
 # Name checks (pass~, skip~, fail~) are check_tap's.
 check_log() {
-    local log=$1 checks=$2 clean check re
+    local log=$1 checks=$2 clean check re why
     [[ -z $checks ]] && return 0
     [[ -f $log ]] || { echo "no serial log"; return; }
     # Carriage returns would defeat $ anchors in the regexes.
@@ -175,15 +175,34 @@ check_log() {
             'log~'*)
                 re=${check#'log~'}
                 if ! grep -aEq -- "$re" <<<"$clean"; then echo "log does not match /$re/"; return; fi ;;
+            'screen~'* | screen-verdict)
+                why=$(check_screen "$log" "$check" "$clean")
+                if [[ -n $why ]]; then echo "$why"; return; fi ;;
             'show~'* | 'pass~'* | 'skip~'* | 'fail~'*) ;;
-            *) echo "bad check '$check' (pass~NAME, skip~NAME, fail~NAME, log~REGEX, log!~REGEX or show~REGEX)"
+            *) echo "bad check '$check' (pass~NAME, skip~NAME, fail~NAME, log~REGEX, log!~REGEX, show~REGEX, screen~REGEX or screen-verdict)"
                return ;;
         esac
     done < <(split_checks "$checks")
 }
 
+# The screenshot of a run-qemu.sh --screen line, as tests/tools/screenshot.pl
+# read it (LOG.screen.txt): "screen~RE" must match it; "screen-verdict": its
+# "End of test" line is the serial log's, counts and all.
+check_screen() {
+    local log=$1 check=$2 clean=$3 txt=${1%.log}.screen.txt serial shown
+    [[ -s $txt ]] || { echo "no screenshot text ($txt): was --screen given?"; return; }
+    if [[ $check == screen-verdict ]]; then
+        serial=$(grep -a -m1 '^poketorture: End of test:' <<<"$clean" || true)
+        shown=$(grep -a -m1 '^poketorture: End of test:' "$txt" || true)
+        [[ -n $serial && $shown == "$serial" ]] ||
+            echo "the screen's verdict line '${shown:-(none)}' is not the serial one '${serial:-(none)}'"
+        return
+    fi
+    grep -aEq -- "${check#'screen~'}" "$txt" || echo "screenshot does not match /${check#'screen~'}/"
+}
+
 split_checks() {
-    sed -E 's/[[:space:]]+((log!?|show|pass|skip|fail)~)/\n\1/g' <<<"$1"
+    sed -E 's/[[:space:]]+((log!?|show|pass|skip|fail|screen)~|screen-verdict)/\n\1/g' <<<"$1"
 }
 
 # The checks on named tests, one a line.

@@ -29,7 +29,7 @@ KERNEL_DIR=${POKETORTURE_KERNEL_DIR:-}
 # Options, with their defaults.
 smp=4 mem=128 accel=auto boot=kernel firmware=bios machine=pc qemu_choice=system
 timeout=0 timeout_given=0 timeout_derived=0 gdb=0 log=""
-deterministic=0 icount_shift=3 accel_given=0 screen=0
+deterministic=0 icount_shift=3 screen=0
 kernel_opts=()
 
 # Filled while running; cleanup() looks at them.
@@ -163,7 +163,7 @@ parse_args() {
         case $opt in
             --smp) check_int "$opt" "$value" 1 288; smp=$((10#$value)) ;;
             --mem) check_int "$opt" "$value" 16 1048576; mem=$((10#$value)) ;;
-            --accel) check_choice "$opt" "$value" auto tcg tcg-mt kvm; accel=$value; accel_given=1 ;;
+            --accel) check_choice "$opt" "$value" auto tcg tcg-mt kvm; accel=$value ;;
             --icount-shift) check_int "$opt" "$value" 0 10; icount_shift=$((10#$value)); deterministic=1 ;;
             --boot) check_choice "$opt" "$value" kernel iso usb; boot=$value ;;
             --firmware) check_choice "$opt" "$value" bios uefi; firmware=$value ;;

@@ -70,7 +70,7 @@ expand_list() {
     if [[ $value =~ ^([0-9]{1,9})-([0-9]{1,9})$ ]]; then
         local a=$((10#${BASH_REMATCH[1]})) b=$((10#${BASH_REMATCH[2]}))
         ((a <= b && b - a < 100000)) || die_usage "$opt '$value': accepted: A-B with A <= B, at most 100000 values"
-        items=($(seq "$a" "$b"))
+        mapfile -t items < <(seq "$a" "$b")
     elif [[ $value =~ ^[0-9]{1,9}(,[0-9]{1,9})*$ ]]; then
         IFS=, read -ra items <<<"$value"
     else
@@ -199,7 +199,7 @@ recheck() {
     [[ -d $dir/runs ]] || die_usage "recheck '$dir': no runs/ folder there (not a sweep's results folder)"
     # The wall time from GNU parallel's joblog: first start to last end.
     [[ ! -f $dir/joblog ]] || wall=$(awk -F'\t' 'NR > 1 { e = $3 + $4; if (!s || $3 < s) s = $3; if (e > m) m = e }
-        END { if (s) printf "%.0f", m - s }' "$dir/joblog")
+        END { if (s) printf "%.1f", m - s }' "$dir/joblog")
     {
         printf 'seed\tshift\tverdict\tseconds\tfirst failure\treplay\n'
         for row in "$dir"/runs/s*-i*.log; do
@@ -234,15 +234,15 @@ recheck() {
 # A line every few seconds while the sweep runs (each change of the counts
 # on a terminal, \r-refreshed; without one, at most every 30 s).
 progress() {
-    local dir=$1 total=$2 start=$3 last="" line done failed now lastprint=0
+    local dir=$1 total=$2 start=$3 last="" line finished failed now lastprint=0
     while :; do
-        done=$(cat "$dir"/runs/*.err 2>/dev/null | grep -ac '^sweep-job: exit ' || true)
+        finished=$(cat "$dir"/runs/*.err 2>/dev/null | grep -ac '^sweep-job: exit ' || true)
         failed=$(cat "$dir"/runs/*.err 2>/dev/null | grep -acE '^sweep-job: exit [^0]' || true)
         now=$(date +%s)
-        line="sweep: $done/$total done, $failed not passed, $((now - start)) s"
+        line="sweep: $finished/$total done, $failed not passed, $((now - start)) s"
         if [[ -t 2 ]]; then
             [[ $line == "$last" ]] || printf '\r%s ' "$line" >&2
-        elif [[ $line != "$last" ]] && ((now - lastprint >= 30 || done == total)); then
+        elif [[ $line != "$last" ]] && ((now - lastprint >= 30 || finished == total)); then
             echo "$line" >&2
             lastprint=$now
         fi
@@ -305,7 +305,7 @@ main() {
     local -a par=(parallel --will-cite -q --jobs "$jobs" --timeout "$timeout"
         --joblog "$out/joblog" --results "$out/runs/s{1}-i{2}.log")
     [[ -z $sshlogin ]] || par+=(--sshlogin "$sshlogin")
-    "${par[@]}" "$ROOT/tests/sweep.sh" job {1} {2} "${rargs[@]}" -- "${kernel_opts[@]}" \
+    "${par[@]}" "$ROOT/tests/sweep.sh" job '{1}' '{2}' "${rargs[@]}" -- "${kernel_opts[@]}" \
         ::: "${seeds[@]}" ::: "${shifts[@]}" </dev/null >/dev/null 2>&1 || true
     kill "$progress_pid" 2>/dev/null || true
     [[ ! -t 2 ]] || echo >&2

@@ -2,7 +2,7 @@
  * The context-tracking model and its checker (see ctrack.h). The
  * transitions follow rcu_irq_enter/exit and rcu_nmi_enter/exit as Linux
  * had them when the livepatch/RCU thread of May 2017 discussed them
- * (docs/design.md §8.5): the interrupt variant counts its nesting and
+ * (docs/design.md §8.6): the interrupt variant counts its nesting and
  * leaves or re-enters the EQS when that nesting leaves or reaches zero;
  * the NMI variant leaves the EQS only if the CPU is in it, and counts by
  * one in that case and by two otherwise, so that its exit knows, from an

@@ -1,5 +1,5 @@
 /*
- * Context tracking, after RCU's dynticks (docs/design.md §8.5): per CPU a
+ * Context tracking, after RCU's dynticks (docs/design.md §8.6): per CPU a
  * counter whose low bit says whether the CPU is watched (patch-side
  * readers on it are visible), a nesting of tasks and interrupts, and a
  * nesting of NMI-like entries. Idle and the AP bring-up path are not

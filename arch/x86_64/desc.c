@@ -95,7 +95,7 @@ void idt_init(void)
 	set_gate(VEC_MC, trap_stubs[VEC_MC], IST_MC);
 	/* #DE through a trap gate, which leaves IF alone (SDM vol. 3A
 	 * §6.12.1.3): its entry's edge site runs with interrupts as the
-	 * faulting code had them (entry.asm, EDGE; docs/design.md §8.5). */
+	 * faulting code had them (entry.asm, EDGE; docs/design.md §8.6). */
 	idt[VEC_DE].type_attr = GATE_TRAP;
 }
 

@@ -143,7 +143,7 @@ trap_return:
 	iretq
 
 ; EDGE: live patch sites at the edges of the entry code (docs/design.md
-; §8.5), in the patchable text so that the engine may patch them while
+; §8.6), in the patchable text so that the engine may patch them while
 ; every CPU runs them: each is a NOP5 or a CALL to a tracer thunk of the
 ; site kit (arch/x86_64/tests/edge_thunks.asm), which saves every register it
 ; uses. Four of them:

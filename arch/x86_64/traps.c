@@ -304,7 +304,7 @@ void trap_dispatch(struct trap_frame *f)
 		trap_report(f, "TRAP NESTING TOO DEEP");
 		panic("traps nested %u deep on CPU %d", c->trap_depth, c->id);
 	}
-	/* Context tracking (docs/design.md §8.5): an NMI's entry once its
+	/* Context tracking (docs/design.md §8.6): an NMI's entry once its
 	 * depth is raised, as Linux's nmi_enter(); other exceptions the NMI
 	 * way too, as an IST entry; interrupts the interrupt way. */
 	ct_trap_enter(nmi ? CT_ENTRY_NMI : f->vector < 32 ? CT_ENTRY_EXC : CT_ENTRY_IRQ);

@@ -98,7 +98,7 @@ void kit_many_state(struct insn *in, bool calls);
 u64 kit_many_run(void);
 
 /*
- * Edge sites (docs/design.md §8.5): patch sites in the entry code itself,
+ * Edge sites (docs/design.md §8.6): patch sites in the entry code itself,
  * each a NOP or a call to the test's tracer hook, edge_tracer(). The NMI
  * entry's is its very first instruction (before the NMI depth is raised)
  * and its exit's the very last (after it is lowered); the trap entry's

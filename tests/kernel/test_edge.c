@@ -6,7 +6,7 @@
  * kernel/ctrack.c by one of three policies, while one CPU patches those
  * sites and the others, idle (in the EQS) with interrupts on, raise the
  * exception and take NMIs, nested NMIs and IPI storms (docs/design.md
- * §8.5, the livepatch/RCU thread of May 2017):
+ * §8.6, the livepatch/RCU thread of May 2017):
  *
  *   in_nmi() ? nmi : irq     the suggestion; wrong at the NMI edges and
  *                            inside exceptions, where in_nmi() is false

@@ -20,11 +20,12 @@
 
 enum ct_transition {
 	T_IDLE_ENTER, T_IDLE_EXIT, T_IRQ_ENTER, T_IRQ_EXIT, T_NMI_ENTER, T_NMI_EXIT,
-	T_HOOK, T_TRANSITIONS,
+	T_HOOK, T_VIOLATION, T_TRANSITIONS,
 };
 
 static const char *const transition_names[T_TRANSITIONS] = {
 	"idle-enter", "idle-exit", "irq-enter", "irq-exit", "nmi-enter", "nmi-exit", "hook",
+	"VIOLATION, found",
 };
 
 struct ct_cpu {
@@ -150,7 +151,7 @@ static void violation(enum ct_transition t, const char *rule, const char *fmt, .
 	va_start(ap, fmt);
 	kvsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	event_log(EV_VIOLATION, n, c->id);
+	log_transition(T_VIOLATION, s);
 	test_detect(DET_CTRACK,
 		    "CONTEXT TRACKING '%s' violated: CPU %d, transition %s, %s%s: %s; counter %llu "
 		    "(%s), nesting %lld, NMI nesting %lld; NMI depth %u, trap depth %u",

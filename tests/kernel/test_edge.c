@@ -51,6 +51,8 @@ struct edge_cpu {
 	u64 untracked;
 	u32 max_nmi_depth, max_trap_depth;
 	u8 self_nmi;
+	u32 ext_busy;			/* an NMI of the steps' is on its way or running */
+	u64 ext_since;
 };
 
 static struct edge_cpu ec[MAX_CPUS];
@@ -141,37 +143,60 @@ static bool edge_nmi(struct trap_frame *f)
 {
 	struct cpu *c = this_cpu();
 	struct edge_cpu *p = &ec[c->id];
+	bool own;
 
 	if (!READ_ONCE(armed) || c->id == 0)
 		return false;
 	inc(&p->nmi_handled);
 	if (c->nmi_depth > 1)
 		inc(&p->nmi_nested);
-	if (__atomic_exchange_n(&p->self_nmi, 0, __ATOMIC_ACQ_REL)) {
-		/* our own: not re-armed */
-	} else if (c->nmi_depth == 1) {
+	own = __atomic_exchange_n(&p->self_nmi, 0, __ATOMIC_ACQ_REL);
+	if (!own && c->nmi_depth == 1) {
 		__atomic_store_n(&p->self_nmi, 1, __ATOMIC_RELEASE);
 		inc(&p->nmi_sent);
 		send_nmi(c->id);
 	}
-	kit_edge_raise();
+	if (c->nmi_depth == 1)
+		kit_edge_raise();
+	if (!own)
+		__atomic_store_n(&p->ext_busy, 0, __ATOMIC_RELEASE);
 	return true;
 }
 
-/* At every step the patcher itself performs (not one run from a trap
- * handler, under cpumask), an NMI and a short IPI storm to every
- * spinner. */
+/* One NMI of the steps' at a time per CPU (or one more after 200 us, in
+ * case one was lost to coalescing), and none to a CPU inside an NMI or
+ * more than two traps deep (read racily: a throttle, not a rule; one
+ * trap deep is where an NMI is wanted): every IRET inside an NMI lets
+ * the next pending NMI in, on top of it, and a trap byte at the NMI entry
+ * makes one per NMI; at the rate of int3-batch's steps the nesting would
+ * grow without bound (SDM vol. 3A §6.7.1; docs/design.md §10.2). */
+static void send_edge_nmi(unsigned i)
+{
+	u64 now = timestamp();
+
+	if (READ_ONCE(cpus[i].nmi_depth) || READ_ONCE(cpus[i].trap_depth) > 2 ||
+	    (__atomic_load_n(&ec[i].ext_busy, __ATOMIC_ACQUIRE) &&
+	     now - READ_ONCE(ec[i].ext_since) < ns_to_ticks(200000)))
+		return;
+	WRITE_ONCE(ec[i].ext_since, now);
+	__atomic_store_n(&ec[i].ext_busy, 1, __ATOMIC_RELEASE);
+	inc(&ec[i].nmi_sent);
+	send_nmi(i);
+}
+
+/* At every step, on whichever CPU performs it (under cpumask a spinner,
+ * from its trap or sync handler; not inside an NMI handler), an NMI and
+ * a short IPI storm to every other spinner. */
 static void edge_step(enum patch_step s)
 {
 	struct cpu *c = this_cpu();
 
-	if (c->id != 0 || c->trap_depth)
+	if (c->nmi_depth)
 		return;
 	for (unsigned i = 1; i < cpus_possible; i++) {
-		if (!cpu_is_online(i))
+		if (!cpu_is_online(i) || (int)i == c->id)
 			continue;
-		inc(&ec[i].nmi_sent);
-		send_nmi(i);
+		send_edge_nmi(i);
 		ipi_storm(i, STORM);
 		__atomic_fetch_add(&ec[i].storm_sent, STORM, __ATOMIC_RELAXED);
 	}

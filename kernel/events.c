@@ -1,6 +1,7 @@
 /* The event trail (see events.h). Writers are the CPU itself, in any
  * context: a slot is claimed with one atomic add, so an NMI that logs in
  * the middle of a logger only takes the next slot. */
+#include "kernel/ctrack.h"
 #include "kernel/events.h"
 #include "kernel/format.h"
 #include "kernel/patch.h"
@@ -10,6 +11,7 @@
 
 static const char *const type_names[EV_TYPES] = {
 	"step", "write", "sync", "sync-ipi", "trap", "nmi", "note", "stale", "violation",
+	"ct",
 };
 
 void event_log(enum event_type type, u64 a, u64 b)
@@ -42,6 +44,9 @@ static void describe(const struct event *e, char *buf, size_t size)
 	case EV_VIOLATION:
 		ksnprintf(buf, size, "INVARIANT VIOLATION %llu of this test (CPU %llu)",
 			  (unsigned long long)e->a, (unsigned long long)e->b);
+		break;
+	case EV_CT:
+		ct_describe(e->a, e->b, buf, size);
 		break;
 	default:
 		ksnprintf(buf, size, "%s %#llx %#llx", type_names[e->type],

@@ -9,6 +9,7 @@
 enum event_type {
 	EV_STEP, EV_WRITE, EV_SYNC, EV_SYNC_IPI, EV_TRAP, EV_NMI, EV_NOTE, EV_STALE,
 	EV_VIOLATION,		/* a: the test's violation number, b: the CPU it names */
+	EV_CT,			/* a context-tracking transition (kernel/ctrack.c) */
 	EV_TYPES,
 };
 

@@ -27,6 +27,7 @@ struct __packed idt_gate {
 };
 
 #define GATE_INTERRUPT 0x8e	/* P=1, DPL=0, 64-bit interrupt gate: IF cleared */
+#define GATE_TRAP 0x8f		/* P=1, DPL=0, 64-bit trap gate: IF kept */
 
 extern const u64 trap_stubs[256];
 static struct idt_gate idt[256] __aligned(16);
@@ -92,6 +93,10 @@ void idt_init(void)
 		set_gate(v, trap_stubs[v], 0);
 	set_gate(VEC_DF, trap_stubs[VEC_DF], IST_DF);
 	set_gate(VEC_MC, trap_stubs[VEC_MC], IST_MC);
+	/* #DE through a trap gate, which leaves IF alone (SDM vol. 3A
+	 * §6.12.1.3): its entry's edge site runs with interrupts as the
+	 * faulting code had them (entry.asm, EDGE; docs/design.md §8.6). */
+	idt[VEC_DE].type_attr = GATE_TRAP;
 }
 
 void idt_load(void)

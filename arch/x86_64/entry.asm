@@ -46,7 +46,9 @@ bits 64
 %macro STUB 1
 align 16
 stub_%1:
-%if %1 = 8 || (%1 >= 10 && %1 <= 14) || %1 = 17 || %1 = 21 || %1 = 29 || %1 = 30
+%if %1 = 0 || %1 = 2
+	jmp stub_edge_%1	; not in the table: see EDGE below
+%elif %1 = 8 || (%1 >= 10 && %1 <= 14) || %1 = 17 || %1 = 21 || %1 = 29 || %1 = 30
 	push qword %1
 %elif %1 = 3
 	jmp bp_stub
@@ -80,7 +82,7 @@ stub_%1:
 %%no_gap:
 	push qword 0
 	push qword %1
-	jmp trap_common
+	jmp trap_edge		; the edge site of the trap entry (below)
 %endmacro
 
 bp_stub:
@@ -88,7 +90,7 @@ bp_stub:
 ud_stub:
 	GAP_STUB 6
 
-trap_common:
+%macro SAVE_AND_DISPATCH 0
 	push rax
 	push rbx
 	push rcx
@@ -113,7 +115,9 @@ trap_common:
 	mov rbp, rsp
 	call trap_dispatch
 	add rsp, 16
-trap_return:
+%endmacro
+
+%macro RESTORE 0
 	pop r15
 	pop r14
 	pop r13
@@ -130,13 +134,108 @@ trap_return:
 	pop rbx
 	pop rax
 	add rsp, 16		; vector, error code
+%endmacro
+
+trap_common:
+	SAVE_AND_DISPATCH
+trap_return:
+	RESTORE
 	iretq
+
+; EDGE: live patch sites at the edges of the entry code (docs/design.md
+; §8.6), in the patchable text so that the engine may patch them while
+; every CPU runs them: each is a NOP5 or a CALL to a tracer thunk of the
+; site kit (arch/x86_64/tests/edge_thunks.asm), which saves every register it
+; uses. Four of them:
+;  - the very first instruction of the NMI entry, before anything (the
+;    NMI depth included) is raised; and its very last before the IRETQ,
+;    after the depth is lowered. Holding a trap byte, the first makes a
+;    #BP (or trap-first's #UD) inside the NMI before the handler knows it
+;    is one; that trap's IRET unmasks NMIs (SDM vol. 3A §6.7.1), so a
+;    second NMI may land right there, on the same stack (no IST, see
+;    traps.c).
+;  - the #BP/#UD entry itself, once the vector is pushed. A trap at this
+;    very site (its own trap byte) skips it, or every #BP would re-enter
+;    it for ever; patch_trap() then emulates it for the outer entry, whose
+;    stack the entry gap protects (§3.7).
+;  - the #DE entry, a non-NMI exception: the first instruction, reached
+;    through a trap gate (desc.c), so with interrupts as they were, as a
+;    Linux handler that re-enables them; then CLI, since the dispatcher
+;    and the context tracking after it expect them off.
+; A CALL at a site pushes a return address under the interrupted stack
+; pointer: the NMI and #DE entries run on the interrupted stack, below
+; the CPU's frame, where nothing lives (SDM vol. 3A §6.14.2).
+
+global edge_nmi_entry_site
+global edge_nmi_exit_site
+global edge_trap_site
+global edge_exc_site
+
+%define NOP5 db 0x0f, 0x1f, 0x44, 0x00, 0x00
+
+section .patchable.edge progbits alloc exec nowrite align=64
+
+align 16
+stub_edge_2:
+edge_nmi_entry_site:
+	NOP5
+	push qword 0
+	push qword 2
+	SAVE_AND_DISPATCH
+	RESTORE
+edge_nmi_exit_site:
+	NOP5
+	iretq
+
+align 16
+stub_edge_0:
+edge_exc_site:
+	NOP5
+	cli
+	push qword 0
+	push qword 0
+	jmp trap_common
+
+; [rsp] vector, [rsp + 8] error code, [rsp + 16] the trapping RIP.
+; The error code of #BP and #UD (the CPU pushes none) carries this CPU's
+; serial_seq as it was when it executed the trap byte, taken before the
+; site: a trap or NMI taken from here to the C handler (the site's own
+; trap byte, an NMI its IRET unmasked) serializes and moves serial_seq
+; on, and the stray-trap classifier (docs/design.md §6) would take a
+; late trap for stale code. traps.c's exception() takes it back out.
+extern cpu_serial_seq_offset
+align 16
+trap_edge:
+	push rax
+	mov rax, [gs:0]				; this CPU (struct cpu)
+	add rax, [rel cpu_serial_seq_offset]
+	mov rax, [rax]
+	mov [rsp + 16], rax			; the error code's slot
+	lea rax, [rel edge_trap_site]
+	cmp rax, [rsp + 24]		; #UD: RIP at the trap byte
+	je trap_edge_own
+	inc rax
+	cmp rax, [rsp + 24]		; #BP: RIP past it
+	je trap_edge_own
+	pop rax
+edge_trap_site:
+	NOP5
+	jmp trap_common
+trap_edge_own:
+	pop rax
+	jmp trap_common
+
+section .text
 
 section .rodata
 align 8
 trap_stubs:
 %assign v 0
 %rep 256
+%if v = 0 || v = 2
+	dq stub_edge_ %+ v	; the edge sites come first (see EDGE)
+%else
 	dq stub_ %+ v
+%endif
 %assign v v+1
 %endrep

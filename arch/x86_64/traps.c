@@ -16,6 +16,7 @@
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/paging.h"
 #include "arch/x86_64/traps.h"
+#include "kernel/ctrack.h"
 #include "kernel/fault.h"
 #include "kernel/patch_internal.h"
 #include "kernel/format.h"
@@ -246,6 +247,9 @@ static void unexpected(struct trap_frame *f, const char *why)
 	trap_resume_at(f, r);
 }
 
+/* For entry.asm's trap entry, which reads serial_seq by itself. */
+const u64 cpu_serial_seq_offset = offsetof(struct cpu, serial_seq);
+
 static void exception(struct trap_frame *f)
 {
 	struct cpu *c = this_cpu();
@@ -253,10 +257,17 @@ static void exception(struct trap_frame *f)
 	bool handled;
 
 	/* What this CPU had serialized after when it executed the faulting
-	 * instruction: nothing serializes between that and here (the entry
-	 * stub excepted, were an NMI to land in it), and a trap taken by the
-	 * handler below must not change what the handler sees. */
-	c->trap_entry_seq = c->serial_seq;
+	 * instruction, and a trap taken by the handler below must not change
+	 * what the handler sees. #BP and #UD bring it in their error code's
+	 * slot, read before their entry's edge site (entry.asm: a trap or an
+	 * NMI taken there serializes); for the others nothing serializes
+	 * between that and here, but an NMI landing in the entry stub. */
+	if (f->vector == VEC_BP || f->vector == VEC_UD) {
+		c->trap_entry_seq = f->error_code;
+		f->error_code = 0;
+	} else {
+		c->trap_entry_seq = c->serial_seq;
+	}
 	handled = handlers[f->vector] && handlers[f->vector](f);
 	c->trap_entry_seq = outer;
 	if (handled)
@@ -293,6 +304,10 @@ void trap_dispatch(struct trap_frame *f)
 		trap_report(f, "TRAP NESTING TOO DEEP");
 		panic("traps nested %u deep on CPU %d", c->trap_depth, c->id);
 	}
+	/* Context tracking (docs/design.md §8.6): an NMI's entry once its
+	 * depth is raised, as Linux's nmi_enter(); other exceptions the NMI
+	 * way too, as an IST entry; interrupts the interrupt way. */
+	ct_trap_enter(nmi ? CT_ENTRY_NMI : f->vector < 32 ? CT_ENTRY_EXC : CT_ENTRY_IRQ);
 	if (nmi) {
 		if (!handlers[VEC_NMI] || !handlers[VEC_NMI](f))
 			diag("unclaimed NMI on CPU %d at RIP %#llx", c->id,
@@ -302,6 +317,7 @@ void trap_dispatch(struct trap_frame *f)
 	} else {
 		interrupt(f);
 	}
+	ct_trap_exit(nmi ? CT_ENTRY_NMI : f->vector < 32 ? CT_ENTRY_EXC : CT_ENTRY_IRQ);
 	if (nmi)
 		c->nmi_depth--;
 	c->trap_depth--;

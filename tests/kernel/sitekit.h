@@ -98,6 +98,32 @@ void kit_many_state(struct insn *in, bool calls);
 u64 kit_many_run(void);
 
 /*
+ * Edge sites (docs/design.md §8.6): patch sites in the entry code itself,
+ * each a NOP or a call to the test's tracer hook, edge_tracer(). The NMI
+ * entry's is its very first instruction (before the NMI depth is raised)
+ * and its exit's the very last (after it is lowered); the trap entry's
+ * is in the breakpoint (and trap-first's trap) entry; the exception
+ * entry's is the first instruction of a non-NMI exception's entry, which
+ * runs with interrupts as the faulting code had them.
+ */
+enum edge_site { EDGE_NMI_ENTRY, EDGE_NMI_EXIT, EDGE_TRAP_ENTRY, EDGE_EXC_ENTRY, EDGE_SITES };
+/* Fills s: state[0] the NOP the site starts with, state[1] the call to
+ * the hook; no site function (fn NULL), results 0. */
+void kit_edge_site(struct flip_site *s, enum edge_site e);
+const char *kit_edge_name(enum edge_site e);
+/* Whether ip, interrupted by a trap, is the trap at edge site e. */
+bool kit_edge_trapped_at(enum edge_site e, u64 ip);
+/* Claims (on) or releases the exception kit_edge_raise() raises; its
+ * handler holds the CPU handler_ns, then resumes after it. */
+void kit_edge_arm(bool on, u64 handler_ns);
+/* Raises that exception through EDGE_EXC_ENTRY, here and now. */
+void kit_edge_raise(void);
+/* Called by every edge site in its hook state, in whatever context the
+ * entry runs; ip is where the entry interrupted (the trapping instruction
+ * for the trap entry). Defined by the test. */
+void edge_tracer(enum edge_site e, u64 ip);
+
+/*
  * platform.cmc's probe: a function returning a value held in its own
  * code. kit_probe_write() rewrites that value with patch_raw_write(): no
  * protocol, and no sync of the other CPUs.

@@ -19,6 +19,7 @@
  * What differs between protocols is theirs (struct patch_hooks): this
  * file calls the hooks and holds the standard ones it implements.
  */
+#include "kernel/cowrite.h"
 #include "kernel/events.h"
 #include "kernel/fault.h"
 #include "kernel/format.h"
@@ -196,43 +197,86 @@ static struct patch_site *find_site(struct patch_batch *b, const u8 *addr)
 
 /* Writes ------------------------------------------------------------- */
 
+/*
+ * Every write to live text changes only bytes its site owns: [off, off +
+ * len) inside the site, the site one of the batch's. Sites never overlap
+ * (patch_batch_prepare), so no write reaches a neighbour's bytes, even one
+ * packed into the same word (docs/design.md §10.1).
+ */
+static bool owns(struct patch_batch *b, struct patch_site *s, unsigned off, unsigned len)
+{
+	return s >= b->sites && s < b->sites + b->n && len && off + len <= s->len;
+}
+
 void engine_write(struct patch_batch *b, struct patch_site *s, unsigned off,
 		  const u8 *bytes, unsigned len)
 {
 	/* Logged first: a violation's trail then ends with this write. */
 	event_log(EV_WRITE, (u64)(uintptr_t)s->addr + off, bytes[0]);
+	if (!owns(b, s, off, len)) {
+		engine_violation("a write changes only the bytes its site owns", this_cpu()->id,
+				 "write of bytes %u-%u at site %p (%u bytes, %s batch)", off,
+				 off + len - 1, s->addr, s->len,
+				 s >= b->sites && s < b->sites + b->n ? "in the" : "not in the");
+		return;
+	}
 	engine_check_write(b, s, off, bytes, len);
-	arch_text_write(s->addr + off, bytes, len);	/* serializes */
+	if (proto->wide_first_byte && off == 0 && len == 1)
+		wide_text_write(s->addr, bytes[0]);	/* a negative control's defect */
+	else
+		arch_text_write(s->addr + off, bytes, len);	/* serializes */
 	this_cpu()->serial_seq = __atomic_add_fetch(&text_write_seq, 1, __ATOMIC_SEQ_CST);
 	if (off == 0 && bytes[0] != proto_trap_byte())
 		site_rec_removed(b, s, this_cpu()->serial_seq);
 }
 
-void engine_write_traps(struct patch_batch *b)
+void engine_write_site(struct patch_batch *b, unsigned i, enum write_kind k)
 {
+	struct patch_site *s = &b->sites[i];
 	u8 trap = proto_trap_byte();
 
+	switch (k) {
+	case W_TRAPS:
+		return engine_write(b, s, 0, &trap, 1);
+	case W_TAILS:
+		if (s->len > 1)
+			engine_write(b, s, 1, s->new + 1, s->len - 1);
+		return;
+	case W_HEADS:
+		return engine_write(b, s, 0, s->new, 1);
+	case W_WHOLE:
+		return engine_write(b, s, 0, s->new, s->len);
+	}
+}
+
+/* One write step over every site of b: split with the co-writer when
+ * there is one (cowrite.c), else in address order. */
+static void write_step(struct patch_batch *b, enum write_kind k)
+{
+	if (cowrite_step(b, k))
+		return;
 	for (unsigned i = 0; i < b->n; i++)
-		engine_write(b, &b->sites[i], 0, &trap, 1);
+		engine_write_site(b, i, k);
+}
+
+void engine_write_traps(struct patch_batch *b)
+{
+	write_step(b, W_TRAPS);
 }
 
 void engine_write_tails(struct patch_batch *b)
 {
-	for (unsigned i = 0; i < b->n; i++)
-		if (b->sites[i].len > 1)
-			engine_write(b, &b->sites[i], 1, b->sites[i].new + 1, b->sites[i].len - 1);
+	write_step(b, W_TAILS);
 }
 
 void engine_write_heads(struct patch_batch *b)
 {
-	for (unsigned i = 0; i < b->n; i++)
-		engine_write(b, &b->sites[i], 0, b->sites[i].new, 1);
+	write_step(b, W_HEADS);
 }
 
 void engine_write_whole(struct patch_batch *b)
 {
-	for (unsigned i = 0; i < b->n; i++)
-		engine_write(b, &b->sites[i], 0, b->sites[i].new, b->sites[i].len);
+	write_step(b, W_WHOLE);
 }
 
 /* Publish and retire ---------------------------------------------------- */

@@ -17,6 +17,10 @@ void engine_write_traps(struct patch_batch *b);
 void engine_write_tails(struct patch_batch *b);
 void engine_write_heads(struct patch_batch *b);
 void engine_write_whole(struct patch_batch *b);
+/* proto_wide.c: b written over the first byte at addr the way a write
+ * wider than a byte does it: the aligned word read, changed, written
+ * back a moment later. */
+void wide_text_write(u8 *addr, u8 b);
 /* Makes the descriptors visible to trap handlers / unpublishes them and
  * runs the protocol's retire hook. */
 void engine_publish(struct patch_batch *b);

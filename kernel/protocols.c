@@ -22,7 +22,8 @@ const struct patch_proto *const patch_protocols[] = {
 	&proto_unsafe_direct, &proto_unsafe_bytewise, &proto_unsafe_nosync1,
 	&proto_unsafe_nosync3, &proto_unsafe_tail_first, &proto_unsafe_early_retire,
 	&proto_unsafe_call_as_jmp, &proto_unsafe_no_gap,
-	&proto_unsafe_spin_handler, &proto_unsafe_ack_count, &proto_unsafe_stray_trap, NULL,
+	&proto_unsafe_spin_handler, &proto_unsafe_ack_count, &proto_unsafe_stray_trap,
+	&proto_unsafe_wide_write, NULL,
 };
 
 const struct patch_proto *proto = &proto_int3;

@@ -7,7 +7,8 @@
  *   proto_int3.c          int3, int3-batch, trap-first
  *   proto_cpumask.c       cpumask
  *   proto_stop_machine.c  stop-machine
- *   proto_unsafe.c        every unsafe-* negative control
+ *   proto_unsafe.c        every unsafe-* negative control but
+ *   proto_wide.c          unsafe-wide-write
  *   protocols.c           the list, the standard hooks, lookup by name
  */
 #ifndef PT_PROTOCOLS_H
@@ -43,6 +44,6 @@ extern const struct patch_proto proto_unsafe_direct, proto_unsafe_bytewise,
 	proto_unsafe_nosync1, proto_unsafe_nosync3, proto_unsafe_tail_first,
 	proto_unsafe_early_retire,
 	proto_unsafe_call_as_jmp, proto_unsafe_no_gap, proto_unsafe_spin_handler,
-	proto_unsafe_ack_count, proto_unsafe_stray_trap;
+	proto_unsafe_ack_count, proto_unsafe_stray_trap, proto_unsafe_wide_write;
 
 #endif

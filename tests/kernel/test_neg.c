@@ -51,7 +51,10 @@
 	  "unsafe-spin-handler deadlocks when an NMI on the patcher hits the site; the "        \
 	  "watchdog sees it", BRANCH)                                                           \
 	C(ack_count, "unsafe-ack-count", T_IPI_STORM, INV,                                      \
-	  "unsafe-ack-count (counting IPIs, not generations) is caught under an IPI storm", BRANCH)
+	  "unsafe-ack-count (counting IPIs, not generations) is caught under an IPI storm", BRANCH) \
+	C(wide_write, "unsafe-wide-write", T_COWRITER, OUT,                                     \
+	  "unsafe-wide-write (a first-byte write made as a read-modify-write of its word) is "  \
+	  "caught by the packed neighbour's outcome", SITE_PACK_A, SITE_PACK_B)
 
 struct control {
 	const char *protocol;

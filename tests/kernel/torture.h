@@ -26,6 +26,10 @@
  * pop, a handler held up, a trap inside an NMI): under a protocol that
  * never leaves a trap byte it does not happen, and the test skips. */
 #define T_NEEDS_TRAPS (1u << 9)
+/* A second CPU writes half of every write step at the same moment as the
+ * patcher (kernel/cowrite.h), running the sites in between; batching
+ * protocols only (one site per sequence leaves nothing to split). */
+#define T_COWRITER (1u << 10)
 
 struct torture {
 	const char *name;
@@ -53,6 +57,9 @@ struct torture_result {
 	u64 cpus_without_nmi;	/* spinners sent NMIs that handled none */
 	u64 storm_ipis, storm_received, storms_unsent, cpus_without_storm;
 	u64 hotplug_cycles, online_hook_runs, second_patches;
+	u64 cowrite_jobs;	/* write steps the co-writer wrote its share of */
+	u64 cowrite_taken_back;	/* ... that the patcher had to write alone */
+	u64 cowrite_interleaved;	/* site writes begun mid-write of the other */
 	unsigned spinners;	/* CPUs that spun (no patcher, victim, second) */
 	u64 retire_waits;	/* retirements that waited for a trap handler */
 	u64 bad;		/* wrong outcomes (also reported) */

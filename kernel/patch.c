@@ -23,6 +23,7 @@
 #include "kernel/events.h"
 #include "kernel/fault.h"
 #include "kernel/format.h"
+#include "kernel/lockorder.h"
 #include "kernel/options.h"
 #include "kernel/patch_internal.h"
 #include "kernel/printk.h"
@@ -45,9 +46,8 @@ static struct patch_batch *live_batch;
 /* Bumped when a batch is published and again when it is unpublished: a
  * trap handler that reads the same value before looking at live_batch
  * and after reading the site's byte saw one consistent state (a seqcount
- * with a single writer, the patcher holding text_mutex). */
+ * with a single writer, the patcher holding text_lock). */
 u64 patch_seq;
-static struct spinlock text_mutex = SPINLOCK_INIT;
 static u64 delay_lo, delay_hi;
 static u64 batch_gen;
 
@@ -448,7 +448,7 @@ bool engine_batch_live(void)
 
 bool engine_patching_here(void)
 {
-	return spin_held_by_me(&text_mutex);
+	return olock_held_by_me(&text_lock);
 }
 
 /* The frame goes with any violation found meanwhile (its report). */
@@ -487,14 +487,43 @@ int engine_trap_classify(struct trap_frame *f, u8 *addr, bool trap_first)
 
 /* Applying ----------------------------------------------------------- */
 
+/* A negative control's defect: the text lock taken before the hotplug
+ * lock (docs/design.md §14.2). */
+bool patch_lock_order_inverted;
+static bool took_hotplug;	/* the holder of text_lock also holds hotplug_lock */
+
+/*
+ * One patcher at a time (text_lock), and no CPU leaving or joining while
+ * it waits on all of them (hotplug_lock, taken first: the order of
+ * docs/design.md §14.2, the hotplug lock outside the text lock, as
+ * Linux's callers take cpus_read_lock before text_mutex). The hotplug
+ * lock is recursive: a hotplug path that patches text as a CPU comes up
+ * already holds it.
+ */
+static void patch_lock(void)
+{
+	bool inverted = READ_ONCE(patch_lock_order_inverted);
+
+	if (!inverted)
+		olock_take(&hotplug_lock);
+	olock_take(&text_lock);
+	if (inverted)
+		olock_take(&hotplug_lock);
+	took_hotplug = true;
+}
+
+static void patch_unlock(void)
+{
+	took_hotplug = false;
+	olock_give(&text_lock);
+	olock_give(&hotplug_lock);
+}
+
 int patch_apply(struct patch_batch *b)
 {
 	int ret;
 
-	while (!spin_trylock(&text_mutex)) {	/* one patcher at a time */
-		sync_poll();
-		cpu_relax();
-	}
+	patch_lock();
 	ret = proto->apply(b);
 	arch_text_done();
 	if (!ret)
@@ -502,7 +531,7 @@ int patch_apply(struct patch_batch *b)
 	else
 		patch_current_step = STEP_IDLE;
 	patch_count++;
-	spin_unlock(&text_mutex);
+	patch_unlock();
 	return ret;
 }
 
@@ -529,7 +558,29 @@ void patch_force_reset(void)
 	world_stopped = false;
 	patch_current_step = STEP_IDLE;
 	patch_step_hook = NULL;
-	spin_unlock(&text_mutex);
+	/* The unwound patcher's locks: both, or the text lock alone when it
+	 * was unwound waiting for the hotplug lock in the inverted order. */
+	if (took_hotplug && READ_ONCE(hotplug_lock.owner) == READ_ONCE(text_lock.owner))
+		olock_force_release(&hotplug_lock);
+	took_hotplug = false;
+	olock_force_release(&text_lock);
+}
+
+/* Between tests no patch and no hotplug is in progress: a lock still held
+ * belongs to a context the watchdog or a crash unwound (docs/design.md
+ * §14.2). Left held, every later patch would wait on it for its whole
+ * budget. */
+void patch_reset_leftovers(const char *test)
+{
+	int t = READ_ONCE(text_lock.owner), h = READ_ONCE(hotplug_lock.owner);
+
+	if (!READ_ONCE(text_lock.locked) && !READ_ONCE(hotplug_lock.locked))
+		return;
+	diag("%s: released what an unwound context left held: the text lock (CPU %d), the "
+	     "hotplug lock (CPU %d)", test, t, h);
+	patch_force_reset();
+	if (READ_ONCE(hotplug_lock.locked))
+		olock_force_release(&hotplug_lock);
 }
 
 /* Writes bytes straight through the alias, outside any protocol (the

@@ -164,6 +164,9 @@ void sync_all_cpus(void);
 /* The current delay= range, to put back after changing it. */
 void patch_get_delay(u64 *lo_ns, u64 *hi_ns);
 void patch_force_reset(void);
+/* Before a test: locks an unwound patcher or hotplug driver left held
+ * are released (reported), so that no later test waits on them. */
+void patch_reset_leftovers(const char *test);
 /* Makes p the protocol and sets up its trap: at boot, and for a negative
  * control that runs its own protocol for one test. */
 void patch_use_protocol(const struct patch_proto *p);

@@ -82,7 +82,7 @@ void test_error(const char *fmt, ...)
 static bool expecting;
 static u64 detections[DET_COUNT];
 static const char *const detector_names[DET_COUNT] = {
-	"exception", "wrong outcome", "invariant checker", "watchdog",
+	"exception", "wrong outcome", "invariant checker", "watchdog", "lock-order checker",
 };
 
 const char *detector_name(enum detector d)
@@ -319,6 +319,7 @@ static void run_one(const struct test *t, unsigned cpus_online)
 		test_skip("needs %u CPUs, %u online", t->min_cpus, cpus_online);
 	else {
 		patch_stats_begin();
+		patch_reset_leftovers(t->name);
 		watchdog_test_begin(test_budget(t, cpus_online));
 		run_protected(t);
 		watchdog_test_end();

@@ -327,12 +327,14 @@ static void run_patcher_role(struct torture *t)
 	struct cpu *volatile c = this_cpu();
 	struct recovery *volatile prev = c->abort;
 	struct recovery r;
+	/* The count is the run's: an earlier test may have had its own. */
+	u64 caught0 = watchdog_expected_caught();
 
 	if (patcher_cpu != 0) {
 		smp_call(patcher_cpu, patcher, NULL, 0);
 		while (!__atomic_load_n(&patcher_done, __ATOMIC_ACQUIRE) &&
 		       !__atomic_load_n(&patcher_aborted, __ATOMIC_ACQUIRE) &&
-		       (watchdog_expected_caught() == 0 || !test_expecting_detection()))
+		       (watchdog_expected_caught() == caught0 || !test_expecting_detection()))
 			smp_poll(), cpu_relax();
 		return;
 	}

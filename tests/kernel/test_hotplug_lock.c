@@ -246,6 +246,16 @@ DEFINE_TEST(neg, lock_deadlock, 4, 0,
 	       !__atomic_load_n(&hl_patcher_done, __ATOMIC_ACQUIRE) && timestamp() < end)
 		smp_poll(), cpu_relax();
 	__atomic_store_n(&hl_stop, 1, __ATOMIC_RELEASE);
+	if (watchdog_expected_caught() == caught0 && !hl_patcher_done) {
+		/* Deadlocked and unseen: nothing can be undone safely (freeing
+		 * the text lock would let both patch at once). */
+		WRITE_ONCE(patch_lock_order_inverted, false);
+		watchdog_expect_stall(-1);
+		test_expect_detection(false);
+		return test_fail("the deadlock of the inverted lock order went unseen by the "
+				 "watchdog, the detector it requires: CPUs %d and %d still hang after "
+				 "%d ms", DL_PATCHER, DL_DRIVER, DL_WAIT_MS);
+	}
 	/* What the unwound patcher held: the driver may then go on. */
 	if (watchdog_expected_caught() != caught0) {
 		patch_force_reset();

@@ -221,7 +221,7 @@ void engine_write(struct patch_batch *b, struct patch_site *s, unsigned off,
 		return;
 	}
 	engine_check_write(b, s, off, bytes, len);
-	if (proto->wide_first_byte && off == 0 && len == 1)
+	if (proto->wide_first_byte && off == 0 && len == 1 && bytes[0] == proto_trap_byte())
 		wide_text_write(s->addr, bytes[0]);	/* a negative control's defect */
 	else
 		arch_text_write(s->addr + off, bytes, len);	/* serializes */

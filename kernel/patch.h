@@ -138,7 +138,7 @@ struct patch_proto {
 	bool batching;		/* takes the whole batch per sync */
 	const char *what;
 	enum trap_kind trap;	/* what goes over a site's first byte */
-	/* A negative control's defect: each one-byte write over a site's
+	/* A negative control's defect: each trap byte written over a site's
 	 * first byte is made as a read-modify-write of its aligned word
 	 * (wide_text_write, docs/design.md §14.1). */
 	bool wide_first_byte;

@@ -1,8 +1,12 @@
 /*
- * unsafe-wide-write: the int3-batch sequence whose one-byte writes over a
- * site's first byte (the trap byte, then the new first byte) are made as
- * a read-modify-write of the aligned 8-byte word that holds it: the word
- * is read, the byte changed, and the word written back a moment later.
+ * unsafe-wide-write: the int3-batch sequence whose trap bytes are written
+ * as a read-modify-write of the aligned 8-byte word that holds the site's
+ * first byte: the word is read, the byte changed, and the word written
+ * back a moment later. A neighbour's trap byte written meanwhile is lost,
+ * and its tail then goes in behind its old opcode: a torn instruction
+ * that a CPU running it returns a wrong outcome from. (Were the new first
+ * bytes written so too, a lost one would leave a trap byte behind, which
+ * the stray-trap handler runs as the new instruction: no wrong outcome.)
  * Alone that changes nothing else; but a neighbour packed into the same
  * word and written meanwhile by another CPU gets its old bytes back. It
  * is the hazard under "single-byte writes to the instruction stream
@@ -37,5 +41,5 @@ void wide_text_write(u8 *addr, u8 b)
 const struct patch_proto proto_unsafe_wide_write = {
 	.name = "unsafe-wide-write", .batching = true, .apply = int3_apply_batch,
 	.trap = TRAP_BREAKPOINT, .hooks = &standard_hooks, .wide_first_byte = true,
-	.what = "negative control: each first-byte write a read-modify-write of its word",
+	.what = "negative control: each trap byte written as a read-modify-write of its word",
 };

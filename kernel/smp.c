@@ -298,6 +298,7 @@ static __noreturn void idle_loop(struct cpu *c)
 		c->nmi_depth = 0;
 		c->expect = NULL;
 		c->wait.what = NULL;
+		c->trap_frame = NULL;	/* the unwound trap's, on a dead frame */
 		/* Whatever the task was, it is abandoned: mark it done. */
 		__atomic_store_n(&c->task_box.done, c->task_box.taken, __ATOMIC_RELEASE);
 	}

@@ -233,6 +233,7 @@ static void run_protected(const struct test *t)
 		c->nmi_depth = 0;
 		c->expect = NULL;
 		c->wait.what = NULL;
+		c->trap_frame = NULL;
 	}
 	c->abort = NULL;
 }

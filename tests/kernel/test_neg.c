@@ -53,7 +53,7 @@
 	C(ack_count, "unsafe-ack-count", T_IPI_STORM, INV,                                      \
 	  "unsafe-ack-count (counting IPIs, not generations) is caught under an IPI storm", BRANCH) \
 	C(wide_write, "unsafe-wide-write", T_COWRITER, OUT,                                     \
-	  "unsafe-wide-write (a first-byte write made as a read-modify-write of its word) is "  \
+	  "unsafe-wide-write (a trap byte written as a read-modify-write of its word) is "     \
 	  "caught by the packed neighbour's outcome", SITE_PACK_A, SITE_PACK_B)
 
 struct control {

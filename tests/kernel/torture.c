@@ -8,6 +8,7 @@
 #include "kernel/fault.h"
 #include "kernel/format.h"
 #include "kernel/options.h"
+#include "kernel/patch_internal.h"
 #include "kernel/printk.h"
 #include "kernel/smp.h"
 #include "kernel/string.h"
@@ -124,8 +125,12 @@ static void torture_step(enum patch_step s)
 	/* Hotplug alternates at every step boundary, so CPUs leave and come
 	 * back in the middle of patches; not inside stop-machine's
 	 * rendezvous, which holds every other CPU with interrupts off. */
+	/* Only by the patcher holding the text lock (and so the hotplug
+	 * lock): under cpumask a step of the second patcher's patch may run
+	 * on the main patcher's CPU, in an interrupt taken while it waits for
+	 * the hotplug lock, which cpu_offline would then wait for too. */
 	if ((f & T_HOTPLUG) && this_cpu()->id == patcher_cpu && victim_cpu > 0 &&
-	    s != STEP_DIRECT) {
+	    s != STEP_DIRECT && engine_patching_here()) {
 		if (cpu_is_online(victim_cpu)) {
 			if (!cpu_offline(victim_cpu))
 				hotplug_cycles++;

@@ -74,6 +74,13 @@ bool engine_patching_here(void);
 bool stale_sim_hold(u8 *addr);
 int stale_sim_again(struct trap_frame *f, u8 *addr, bool trap_first);
 
+/* patch_lock.c: the hotplug lock, then the text lock (docs/design.md
+ * §14.2), taken and given around every patch; released by force for a
+ * patcher that was unwound. */
+void patch_lock(void);
+void patch_unlock(void);
+void patch_locks_force_release(void);
+
 /* sync.c */
 void sync_init(void);
 void sync_poll(void);

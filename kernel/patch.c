@@ -19,6 +19,7 @@
  * What differs between protocols is theirs (struct patch_hooks): this
  * file calls the hooks and holds the standard ones it implements.
  */
+#include "kernel/cowrite.h"
 #include "kernel/events.h"
 #include "kernel/fault.h"
 #include "kernel/format.h"
@@ -44,9 +45,8 @@ static struct patch_batch *live_batch;
 /* Bumped when a batch is published and again when it is unpublished: a
  * trap handler that reads the same value before looking at live_batch
  * and after reading the site's byte saw one consistent state (a seqcount
- * with a single writer, the patcher holding text_mutex). */
+ * with a single writer, the patcher holding text_lock). */
 u64 patch_seq;
-static struct spinlock text_mutex = SPINLOCK_INIT;
 static u64 delay_lo, delay_hi;
 static u64 batch_gen;
 
@@ -206,44 +206,87 @@ struct patch_site *engine_find_site(struct patch_batch *b, const u8 *addr)
 
 /* Writes ------------------------------------------------------------- */
 
+/*
+ * Every write to live text changes only bytes its site owns: [off, off +
+ * len) inside the site, the site one of the batch's. Sites never overlap
+ * (patch_batch_prepare), so no write reaches a neighbour's bytes, even one
+ * packed into the same word (docs/design.md §14.1).
+ */
+static bool owns(struct patch_batch *b, struct patch_site *s, unsigned off, unsigned len)
+{
+	return s >= b->sites && s < b->sites + b->n && len && off + len <= s->len;
+}
+
 void engine_write(struct patch_batch *b, struct patch_site *s, unsigned off,
 		  const u8 *bytes, unsigned len)
 {
 	/* Logged first: a violation's trail then ends with this write. */
 	event_log(EV_WRITE, (u64)(uintptr_t)s->addr + off, bytes[0]);
+	if (!owns(b, s, off, len)) {
+		engine_violation("a write changes only the bytes its site owns", this_cpu()->id,
+				 "write of bytes %u-%u at site %p (%u bytes, %s batch)", off,
+				 off + len - 1, s->addr, s->len,
+				 s >= b->sites && s < b->sites + b->n ? "in the" : "not in the");
+		return;
+	}
 	engine_check_write(b, s, off, bytes, len);
-	arch_text_write(s->addr + off, bytes, len);	/* serializes */
+	if (proto->wide_first_byte && off == 0 && len == 1 && bytes[0] == proto_trap_byte())
+		wide_text_write(s->addr, bytes[0]);	/* a negative control's defect */
+	else
+		arch_text_write(s->addr + off, bytes, len);	/* serializes */
 	this_cpu()->serial_seq = __atomic_add_fetch(&text_write_seq, 1, __ATOMIC_SEQ_CST);
 	s->written = this_cpu()->serial_seq;
 	if (off == 0 && bytes[0] != proto_trap_byte())
 		site_rec_removed(b, s, this_cpu()->serial_seq);
 }
 
-void engine_write_traps(struct patch_batch *b)
+void engine_write_site(struct patch_batch *b, unsigned i, enum write_kind k)
 {
+	struct patch_site *s = &b->sites[i];
 	u8 trap = proto_trap_byte();
 
+	switch (k) {
+	case W_TRAPS:
+		return engine_write(b, s, 0, &trap, 1);
+	case W_TAILS:
+		if (s->len > 1)
+			engine_write(b, s, 1, s->new + 1, s->len - 1);
+		return;
+	case W_HEADS:
+		return engine_write(b, s, 0, s->new, 1);
+	case W_WHOLE:
+		return engine_write(b, s, 0, s->new, s->len);
+	}
+}
+
+/* One write step over every site of b: split with the co-writer when
+ * there is one (cowrite.c), else in address order. */
+static void write_step(struct patch_batch *b, enum write_kind k)
+{
+	if (cowrite_step(b, k))
+		return;
 	for (unsigned i = 0; i < b->n; i++)
-		engine_write(b, &b->sites[i], 0, &trap, 1);
+		engine_write_site(b, i, k);
+}
+
+void engine_write_traps(struct patch_batch *b)
+{
+	write_step(b, W_TRAPS);
 }
 
 void engine_write_tails(struct patch_batch *b)
 {
-	for (unsigned i = 0; i < b->n; i++)
-		if (b->sites[i].len > 1)
-			engine_write(b, &b->sites[i], 1, b->sites[i].new + 1, b->sites[i].len - 1);
+	write_step(b, W_TAILS);
 }
 
 void engine_write_heads(struct patch_batch *b)
 {
-	for (unsigned i = 0; i < b->n; i++)
-		engine_write(b, &b->sites[i], 0, b->sites[i].new, 1);
+	write_step(b, W_HEADS);
 }
 
 void engine_write_whole(struct patch_batch *b)
 {
-	for (unsigned i = 0; i < b->n; i++)
-		engine_write(b, &b->sites[i], 0, b->sites[i].new, b->sites[i].len);
+	write_step(b, W_WHOLE);
 }
 
 /* Publish and retire ---------------------------------------------------- */
@@ -463,11 +506,6 @@ bool engine_batch_live(void)
 	return __atomic_load_n(&live_batch, __ATOMIC_ACQUIRE) != NULL;
 }
 
-bool engine_patching_here(void)
-{
-	return spin_held_by_me(&text_mutex);
-}
-
 /* The frame goes with any violation found meanwhile (its report). */
 int patch_trap(struct trap_frame *f, u8 *addr, bool trap_first)
 {
@@ -508,10 +546,7 @@ int patch_apply(struct patch_batch *b)
 {
 	int ret;
 
-	while (!spin_trylock(&text_mutex)) {	/* one patcher at a time */
-		sync_poll();
-		cpu_relax();
-	}
+	patch_lock();
 	ret = proto->apply(b);
 	arch_text_done();
 	if (!ret)
@@ -519,29 +554,23 @@ int patch_apply(struct patch_batch *b)
 	else
 		patch_current_step = STEP_IDLE;
 	patch_count++;
-	spin_unlock(&text_mutex);
+	patch_unlock();
 	return ret;
 }
 
 void patch_flush(void)
 {
-	u64 end = timestamp() + ms_to_ticks(5000);
-
 	if (!proto->flush)
 		return;
-	while (!spin_trylock(&text_mutex)) {
-		if (timestamp() > end) {
-			/* A patcher the watchdog unwound still holds it: its
-			 * test has failed, and patch_force_reset drops both. */
-			diag("patch_flush: the text mutex is still held after 5 s; nothing flushed");
-			return;
-		}
-		sync_poll();
-		cpu_relax();
+	if (!patch_lock_within(5000)) {
+		/* A patcher the watchdog unwound still holds it: its test has
+		 * failed, and the runner releases what it left held. */
+		diag("patch_flush: the text lock is still held after 5 s; nothing flushed");
+		return;
 	}
 	proto->flush(false);
 	patch_current_step = STEP_IDLE;
-	spin_unlock(&text_mutex);
+	patch_unlock();
 }
 
 void patch_init(void)
@@ -569,7 +598,7 @@ void patch_force_reset(void)
 	world_stopped = false;
 	patch_current_step = STEP_IDLE;
 	patch_step_hook = NULL;
-	spin_unlock(&text_mutex);
+	patch_locks_force_release();
 }
 
 /* Writes bytes straight through the alias, outside any protocol (the

@@ -164,6 +164,10 @@ struct patch_proto {
 	bool batching;		/* takes the whole batch per sync */
 	const char *what;
 	enum trap_kind trap;	/* what goes over a site's first byte */
+	/* A negative control's defect: each trap byte written over a site's
+	 * first byte is made as a read-modify-write of its aligned word
+	 * (wide_text_write, docs/design.md §14.1). */
+	bool wide_first_byte;
 	/* The sequence: turns every site of b from old into new. 0, or -1
 	 * when it refused. */
 	int (*apply)(struct patch_batch *b);
@@ -190,6 +194,9 @@ void sync_all_cpus(void);
 /* The current delay= range, to put back after changing it. */
 void patch_get_delay(u64 *lo_ns, u64 *hi_ns);
 void patch_force_reset(void);
+/* Before a test: locks an unwound patcher or hotplug driver left held
+ * are released (reported), so that no later test waits on them. */
+void patch_reset_leftovers(const char *test);
 /* Makes p the protocol and sets up its trap: at boot, and for a negative
  * control that runs its own protocol for one test. */
 void patch_use_protocol(const struct patch_proto *p);

@@ -29,6 +29,10 @@ void engine_handover(struct patch_batch *old, struct patch_batch *next);
 void engine_check_handover(struct patch_batch *old, struct patch_batch *next);
 /* stray.c: a site dropped at a handover has had its last sync. */
 void site_rec_synced_site(const u8 *addr);
+/* proto_wide.c: b written over the first byte at addr the way a write
+ * wider than a byte does it: the aligned word read, changed, written
+ * back a moment later. */
+void wide_text_write(u8 *addr, u8 b);
 /* Makes the descriptors visible to trap handlers / unpublishes them and
  * runs the protocol's retire hook. */
 void engine_publish(struct patch_batch *b);
@@ -81,6 +85,16 @@ bool engine_patching_here(void);
  * stale copy had outlived the retry. */
 bool stale_sim_hold(u8 *addr);
 int stale_sim_again(struct trap_frame *f, u8 *addr, bool trap_first);
+
+/* patch_lock.c: the hotplug lock, then the text lock (docs/design.md
+ * §14.2), taken and given around every patch; released by force for a
+ * patcher that was unwound. */
+void patch_lock(void);
+/* patch_lock, unless another CPU keeps the text lock for ms (a patcher
+ * the watchdog unwound): then false, nothing taken. */
+bool patch_lock_within(u64 ms);
+void patch_unlock(void);
+void patch_locks_force_release(void);
 
 /* sync.c */
 void sync_init(void);

@@ -32,13 +32,12 @@
 
 /* Two batches in turn: the live one and the next, each able to hold the
  * pending sites of one patch and the sites of the next. Static, never on
- * a stack (docs/design.md §4.3); one patcher at a time (text_mutex). */
+ * a stack (docs/design.md §4.3); one patcher at a time (the text lock). */
 #define PIPE_SITES (2 * PATCH_BATCH_MAX)
 
 static struct patch_site pipe_sites[2][PIPE_SITES];
 static struct patch_batch pipe_batches[2];
 static struct patch_batch *live;	/* published, or NULL */
-static bool fresh[PIPE_SITES];		/* next's sites that this patch brings */
 
 static bool overlaps(const struct patch_site *a, const struct patch_site *b)
 {
@@ -102,38 +101,58 @@ static struct patch_batch *pipe_next(const struct patch_batch *b)
 	return next;
 }
 
+/* This patch's own sites, sorted: what its write steps write (through
+ * the engine's write steps, so that a co-writer may take a share,
+ * kernel/cowrite.c). The published batch holds copies, with the previous
+ * patch's pending sites. */
+static struct patch_site view_sites[PATCH_BATCH_MAX];
+static struct patch_batch view;
+
+static void view_of(const struct patch_batch *b)
+{
+	memcpy(view_sites, b->sites, b->n * sizeof(*view_sites));
+	for (unsigned k = 0; k < b->n; k++)
+		view_sites[k].written = 0;
+	engine_sort_sites(view_sites, b->n);
+	memset(&view, 0, sizeof(view));
+	view.sites = view_sites;
+	view.n = b->n;
+}
+
+/* One write step over the view, then each site's last write into the
+ * published batch, where the next patch looks for pending sites. */
+static void pipe_write(struct patch_batch *next, void (*step)(struct patch_batch *))
+{
+	view.step_seq = next->step_seq;
+	view.gen = next->gen;
+	step(&view);
+	for (unsigned i = 0; i < view.n; i++)
+		engine_find_site(next, view.sites[i].addr)->written = view.sites[i].written;
+}
+
 static int pipe_sequence(struct patch_batch *b, bool tail_sync)
 {
 	struct patch_batch *next;
-	u8 trap = proto_trap_byte();
 	unsigned carried;
 
 	if (!fits(b, &carried))
 		pipe_flush(false);
 	next = pipe_next(b);
-	for (unsigned i = 0; i < next->n; i++)
-		fresh[i] = !next->sites[i].written;
+	view_of(b);
 	if (live)
 		engine_handover(live, next);
 	else
 		engine_publish(next);
 	live = next;
 	engine_step(next, STEP_TRAP);
-	for (unsigned i = 0; i < next->n; i++)
-		if (fresh[i])
-			engine_write(next, &next->sites[i], 0, &trap, 1);
+	pipe_write(next, engine_write_traps);
 	engine_sync(next);	/* also the previous patch's third */
 	engine_step(next, STEP_TAIL);
-	for (unsigned i = 0; i < next->n; i++)
-		if (fresh[i] && next->sites[i].len > 1)
-			engine_write(next, &next->sites[i], 1, next->sites[i].new + 1,
-				     next->sites[i].len - 1);
+	pipe_write(next, engine_write_tails);
 	if (tail_sync)
 		engine_sync(next);
 	engine_step(next, STEP_HEAD);
-	for (unsigned i = 0; i < next->n; i++)
-		if (fresh[i])
-			engine_write(next, &next->sites[i], 0, next->sites[i].new, 1);
+	pipe_write(next, engine_write_heads);
 	return 0;
 }
 

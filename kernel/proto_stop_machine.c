@@ -5,6 +5,7 @@
  * written is the hole that made Linux move to int3. Standard hooks: no
  * trap byte is ever written, so its trap hooks only serve stray traps.
  */
+#include "kernel/cowrite.h"
 #include "kernel/protocols.h"
 #include "kernel/smp.h"
 
@@ -14,7 +15,7 @@ static void sm_rendezvous(void *arg)
 {
 	__atomic_add_fetch(&sm_arrived, 1, __ATOMIC_ACQ_REL);
 	while (!__atomic_load_n(&sm_go, __ATOMIC_ACQUIRE))
-		cpu_relax();
+		cowrite_poll(), cpu_relax();	/* a co-writer writes from here */
 	arch_serialize();
 	this_cpu()->serial_seq = __atomic_load_n(&text_write_seq, __ATOMIC_ACQUIRE);
 	sync_count_ack();

@@ -23,7 +23,7 @@ const struct patch_proto *const patch_protocols[] = {
 	&proto_unsafe_nosync3, &proto_unsafe_tail_first, &proto_unsafe_early_retire,
 	&proto_unsafe_call_as_jmp, &proto_unsafe_no_gap,
 	&proto_unsafe_spin_handler, &proto_unsafe_ack_count, &proto_unsafe_stray_trap,
-	&proto_unsafe_pipe_notail, &proto_unsafe_cpumask_nofix, NULL,
+	&proto_unsafe_pipe_notail, &proto_unsafe_cpumask_nofix, &proto_unsafe_wide_write, NULL,
 };
 
 const struct patch_proto *proto = &proto_int3;

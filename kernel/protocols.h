@@ -8,8 +8,9 @@
  *   proto_cpumask.c       cpumask
  *   proto_stop_machine.c  stop-machine
  *   proto_pipe.c          int3-pipe, unsafe-pipe-notail
- *   proto_unsafe.c        the unsafe-* negative controls but two
+ *   proto_unsafe.c        the other unsafe-* negative controls
  *   proto_cpumask_nofix.c unsafe-cpumask-nofix (cpumask without Andy's fix)
+ *   proto_wide.c          unsafe-wide-write
  *   protocols.c           the list, the standard hooks, lookup by name
  */
 #ifndef PT_PROTOCOLS_H
@@ -46,6 +47,7 @@ extern const struct patch_proto proto_unsafe_direct, proto_unsafe_bytewise,
 	proto_unsafe_nosync1, proto_unsafe_nosync3, proto_unsafe_tail_first,
 	proto_unsafe_early_retire,
 	proto_unsafe_call_as_jmp, proto_unsafe_no_gap, proto_unsafe_spin_handler,
-	proto_unsafe_ack_count, proto_unsafe_stray_trap, proto_unsafe_cpumask_nofix;
+	proto_unsafe_ack_count, proto_unsafe_stray_trap, proto_unsafe_cpumask_nofix,
+	proto_unsafe_wide_write;
 
 #endif

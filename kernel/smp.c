@@ -1,6 +1,7 @@
 /* SMP calls, NMIs, gates, idle loop and hotplug (see smp.h). */
 #include "kernel/fault.h"
 #include "kernel/patch_internal.h"
+#include "kernel/lockorder.h"
 #include "kernel/printk.h"
 #include "kernel/smp.h"
 #include "kernel/string.h"
@@ -298,6 +299,7 @@ static __noreturn void idle_loop(struct cpu *c)
 		c->nmi_depth = 0;
 		c->expect = NULL;
 		c->wait.what = NULL;
+		c->trap_frame = NULL;	/* the unwound trap's, on a dead frame */
 		/* Whatever the task was, it is abandoned: mark it done. */
 		__atomic_store_n(&c->task_box.done, c->task_box.taken, __ATOMIC_RELEASE);
 	}
@@ -357,7 +359,7 @@ static bool wait_online(struct cpu *c)
 
 /* Hotplug ------------------------------------------------------------ */
 
-int cpu_offline(int cpu)
+static int do_cpu_offline(int cpu)
 {
 	struct cpu *c = &cpus[cpu];
 	u64 end = timestamp() + ms_to_ticks(2000);
@@ -387,7 +389,7 @@ int cpu_offline(int cpu)
 	return 0;
 }
 
-int cpu_online(int cpu)
+static int do_cpu_online(int cpu)
 {
 	struct cpu *c = &cpus[cpu];
 
@@ -398,6 +400,40 @@ int cpu_online(int cpu)
 	if (arch_cpu_start(c) || !wait_online(c))
 		return -1;
 	return 0;
+}
+
+/* CPU hotplug holds the hotplug lock (kernel/lockorder.h) from start to
+ * end, and patches text as a CPU comes up while it still holds it, the
+ * way SMP alternatives are applied: the hotplug lock is outside the text
+ * lock (docs/design.md §14.2). */
+void (*cpu_up_text_hook)(int cpu);
+
+int cpu_offline(int cpu)
+{
+	int ret;
+
+	olock_take(&hotplug_lock);
+	ret = do_cpu_offline(cpu);
+	olock_give(&hotplug_lock);
+	return ret;
+}
+
+int cpu_restart_online(int cpu)
+{
+	return do_cpu_online(cpu);
+}
+
+int cpu_online(int cpu)
+{
+	void (*hook)(int) = READ_ONCE(cpu_up_text_hook);
+	int ret;
+
+	olock_take(&hotplug_lock);
+	ret = do_cpu_online(cpu);
+	if (!ret && hook)
+		hook(cpu);
+	olock_give(&hotplug_lock);
+	return ret;
 }
 
 /* Boot --------------------------------------------------------------- */

@@ -57,9 +57,16 @@ u64 gate_skew_ticks(const struct start_gate *g);
 int cpu_offline(int cpu);
 /* Starts a parked cpu again through the trampoline; 0 or -1. */
 int cpu_online(int cpu);
+/* cpu_online without the hotplug lock or the text hook: the watchdog's
+ * restart of a wedged CPU, from a timer tick, must not wait for a lock
+ * that CPU may hold. */
+int cpu_restart_online(int cpu);
 
 /* Hook run on a CPU coming online after its serializing instruction and
  * before it marks itself online (tests use it to run patch sites there). */
 extern void (*cpu_online_hook)(struct cpu *c);
+/* Run by cpu_online on the CPU that brought cpu up, still holding the
+ * hotplug lock: text patched as a CPU comes up (kernel/lockorder.h). */
+extern void (*cpu_up_text_hook)(int cpu);
 
 #endif

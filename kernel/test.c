@@ -97,7 +97,7 @@ static bool expecting;
 static u64 detections[DET_COUNT];
 static const char *const detector_names[DET_COUNT] = {
 	"exception", "wrong outcome", "invariant checker", "watchdog",
-	"context-tracking checker",
+	"context-tracking checker", "lock-order checker",
 };
 
 const char *detector_name(enum detector d)
@@ -250,6 +250,7 @@ static void run_protected(const struct test *t)
 		c->nmi_depth = 0;
 		c->expect = NULL;
 		c->wait.what = NULL;
+		c->trap_frame = NULL;
 	}
 	c->abort = NULL;
 }
@@ -336,6 +337,7 @@ static void run_one(const struct test *t, unsigned cpus_online)
 		test_skip("needs %u CPUs, %u online", t->min_cpus, cpus_online);
 	else {
 		patch_stats_begin();
+		patch_reset_leftovers(t->name);
 		watchdog_test_begin(test_budget(t, cpus_online));
 		run_protected(t);
 		watchdog_test_end();

@@ -47,7 +47,12 @@ void test_error(const char *fmt, ...) __printf(1, 2);
  * negative control (test_expect_detection) a count per detector, which
  * the control then requires to be non-zero.
  */
-enum detector { DET_EXCEPTION, DET_OUTCOME, DET_INVARIANT, DET_WATCHDOG, DET_CTRACK, DET_COUNT };
+enum detector {
+	DET_EXCEPTION, DET_OUTCOME, DET_INVARIANT, DET_WATCHDOG,
+	DET_CTRACK,	/* kernel/ctrack.c */
+	DET_LOCK_ORDER,	/* kernel/lockorder.c */
+	DET_COUNT
+};
 void test_detect(enum detector d, const char *fmt, ...) __printf(2, 3);
 void test_expect_detection(bool on);
 bool test_expecting_detection(void);

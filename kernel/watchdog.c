@@ -166,7 +166,7 @@ static void restart(struct cpu *t)
 	/* The restart waits for the CPU with this tick's interrupts off:
 	 * nobody should take that for a stall of ours. */
 	WRITE_ONCE(this_cpu()->wd_busy, true);
-	err = cpu_online(t->id);
+	err = cpu_restart_online(t->id);
 	this_cpu()->last_tick = timestamp();
 	WRITE_ONCE(this_cpu()->wd_busy, false);
 	if (err)

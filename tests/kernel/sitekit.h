@@ -49,6 +49,8 @@ enum site_role {
 	SITE_RETURN,		/* falls through <-> returns at the site (its stack checked) */
 	SITE_LINE,		/* a branch site across a cache-line boundary */
 	SITE_PAGE,		/* a branch site across a page boundary */
+	SITE_PACK_A,		/* two neighbours packed with no padding, sharing */
+	SITE_PACK_B,		/* a cache line and a word: jump <-> call */
 	SITE_ROLES,
 };
 

@@ -64,7 +64,10 @@
 	  "interrupts off; the watchdog sees it", BRANCH)                                       \
 	C(nmi_wait_nopoll, "int3", T_NMI_WAITERS | T_NMI_WAIT_NOPOLL, WDOG,                     \
 	  "NMI handlers that wait behind the patcher's sync without answering syncs stall it; " \
-	  "the watchdog sees it", BRANCH)
+	  "the watchdog sees it", BRANCH) \
+	C(wide_write, "unsafe-wide-write", T_COWRITER, OUT,                                     \
+	  "unsafe-wide-write (a trap byte written as a read-modify-write of its word) is "     \
+	  "caught by the packed neighbour's outcome", SITE_PACK_A, SITE_PACK_B)
 
 struct control {
 	const char *protocol;

@@ -51,7 +51,10 @@
 	  "a CPU goes offline and comes back mid-patch, running the sites before it is online", \
 	  BRANCH_AND_CALL)                                                                      \
 	S(two_patchers, 3, T_TWO_PATCHERS, "a second CPU patches other sites at the same time", \
-	  BRANCH_AND_CALL)
+	  BRANCH_AND_CALL)                                                                      \
+	S(neighbours, 2, T_COWRITER,                                                            \
+	  "two sites packed into one word, written by two CPUs at the same moment",             \
+	  SITE_PACK_A, SITE_PACK_B)
 
 struct scenario {
 	unsigned flags;
@@ -79,6 +82,9 @@ static void scenario_test(void)
 	if ((scenarios[i].flags & T_NEEDS_TRAPS) && !proto_leaves_trap_bytes())
 		return test_skip("%s leaves no trap byte: the trap handler this scenario is about "
 				 "never runs", proto->name);
+	if ((scenarios[i].flags & T_COWRITER) && !proto->batching)
+		return test_skip("%s writes one site per sequence: no step has two writes to "
+				 "split between two writers", proto->name);
 	t = (struct torture){ .name = scenario_tests[i].name, .flags = scenarios[i].flags,
 			      .ms = test_time_share_ms() };
 	torture_add_sites(&t, scenarios[i].roles, TSITES_MAX);

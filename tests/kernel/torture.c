@@ -4,9 +4,11 @@
  * the sites (torture_pass.c classifies every pass); injectors put NMIs,
  * storms, hotplug and a second patcher in the middle of each step.
  */
+#include "kernel/cowrite.h"
 #include "kernel/fault.h"
 #include "kernel/format.h"
 #include "kernel/options.h"
+#include "kernel/patch_internal.h"
 #include "kernel/printk.h"
 #include "kernel/smp.h"
 #include "kernel/string.h"
@@ -127,8 +129,12 @@ static void torture_step(enum patch_step s)
 	/* Hotplug alternates at every step boundary, so CPUs leave and come
 	 * back in the middle of patches; not inside stop-machine's
 	 * rendezvous, which holds every other CPU with interrupts off. */
+	/* Only by the patcher holding the text lock (and so the hotplug
+	 * lock): under cpumask a step of the second patcher's patch may run
+	 * on the main patcher's CPU, in an interrupt taken while it waits for
+	 * the hotplug lock, which cpu_offline would then wait for too. */
 	if ((f & T_HOTPLUG) && this_cpu()->id == patcher_cpu && victim_cpu > 0 &&
-	    s != STEP_DIRECT) {
+	    s != STEP_DIRECT && engine_patching_here()) {
 		if (cpu_is_online(victim_cpu)) {
 			if (!cpu_offline(victim_cpu))
 				hotplug_cycles++;
@@ -212,6 +218,21 @@ static void second_patcher(void *arg)
 	}
 	if (second_patches % 2)
 		flip(&s, 1, 0);
+}
+
+/* The co-writer: its share of each write step, and passes through the
+ * sites between steps (it is a spinner too, the only one at 2 CPUs). */
+static void cowriter_idle(void)
+{
+	run_sites("co-writer", true);
+	tt_cpu[this_cpu()->id].passes++;
+}
+
+static void cowriter(void *arg)
+{
+	this_cpu()->doing = "co-writing steps, running the sites";
+	patch_cowriter_serve(&stop, cowriter_idle);
+	this_cpu()->doing = NULL;
 }
 
 /* A run of iters patches stops early once it has used this share of the
@@ -351,6 +372,8 @@ static void pick_roles(struct torture *t)
 		victim_cpu = n - 1;
 	if ((t->flags & T_TWO_PATCHERS) && n >= (victim_cpu > 0 ? 4u : 3u))
 		second_cpu = victim_cpu > 0 ? n - 2 : n - 1;
+	else if ((t->flags & T_COWRITER) && n >= (victim_cpu > 0 ? 3u : 2u))
+		second_cpu = victim_cpu > 0 ? n - 2 : n - 1;
 	spinner_cpus = 0;
 	for (unsigned i = 1; i < cpus_possible; i++)
 		spinner_cpus += is_spinner(i);
@@ -394,9 +417,24 @@ static void collect_received(struct torture_result *r)
 	}
 }
 
+/* Before anything else patches: the co-writer's counts of this run. */
+static struct cowrite_stats cw_run;
+
+static void collect_cowrite(void)
+{
+	memset(&cw_run, 0, sizeof(cw_run));
+	if (!(tt_cur->flags & T_COWRITER) || second_cpu <= 0)
+		return;
+	patch_cowrite_stats(&cw_run);
+	patch_cowriter_set(-1);
+}
+
 static void collect(struct torture_result *r, u64 traps0)
 {
 	memset(r, 0, sizeof(*r));
+	r->cowrite_jobs = cw_run.jobs;
+	r->cowrite_taken_back = cw_run.taken_back;
+	r->cowrite_interleaved = cw_run.interleaved;
 	r->patches = tt_completed;
 	r->bad = tt_bad;
 	r->hotplug_cycles = hotplug_cycles;
@@ -463,9 +501,12 @@ bool torture_run(struct torture *t, struct torture_result *r)
 	for (unsigned i = 1; i < cpus_possible; i++)
 		if (is_spinner(i))
 			smp_call(i, spinner, NULL, 0);
+	if (second_cpu > 0 && (t->flags & T_COWRITER))
+		patch_cowriter_set(second_cpu);
 	if (second_cpu > 0)
-		smp_call(second_cpu, second_patcher, NULL, 0);
+		smp_call(second_cpu, t->flags & T_COWRITER ? cowriter : second_patcher, NULL, 0);
 	run_patcher_role(t);
+	collect_cowrite();
 	patch_step_hook = NULL;
 	nmi_hazard_end();
 	stop_everyone();

@@ -37,6 +37,10 @@
 #define T_NMI_WAIT_NOPOLL (1u << 12)
 #define T_SITE_IN_WAIT (1u << 13)
 #define T_NO_SPINNERS (1u << 14)
+/* A second CPU writes half of every write step at the same moment as the
+ * patcher (kernel/cowrite.h), running the sites in between; batching
+ * protocols only (one site per sequence leaves nothing to split). */
+#define T_COWRITER (1u << 15)
 
 struct torture {
 	const char *name;
@@ -64,6 +68,9 @@ struct torture_result {
 	u64 cpus_without_nmi;	/* spinners sent NMIs that handled none */
 	u64 storm_ipis, storm_received, storms_unsent, cpus_without_storm;
 	u64 hotplug_cycles, online_hook_runs, second_patches;
+	u64 cowrite_jobs;	/* write steps the co-writer wrote its share of */
+	u64 cowrite_taken_back;	/* ... that the patcher had to write alone */
+	u64 cowrite_interleaved;	/* site writes begun mid-write of the other */
 	unsigned spinners;	/* CPUs that spun (no patcher, victim, second) */
 	u64 retire_waits;	/* retirements that waited for a trap handler */
 	u64 handovers;		/* patches pipelined with the previous (int3-pipe) */

@@ -111,6 +111,21 @@ static void check_storms(const struct torture *t, const struct torture_result *r
  * patcher's patches, not one lucky turn. */
 #define SECOND_SHARE_DIV 10
 
+/* Two writers per step: the co-writer really wrote, and its writes and
+ * the patcher's really overlapped (docs/design.md §14.1). */
+static void check_cowrite(const struct torture *t, const struct torture_result *r)
+{
+	diag("%s: %llu write steps split between two writers (%llu taken back by the patcher), "
+	     "%llu site writes begun while the other writer was mid-write", t->name,
+	     (unsigned long long)r->cowrite_jobs, (unsigned long long)r->cowrite_taken_back,
+	     (unsigned long long)r->cowrite_interleaved);
+	if (!r->cowrite_jobs)
+		return test_error("the co-writer never wrote a share of a step");
+	if (!r->cowrite_interleaved)
+		test_error("no write of one writer began while the other was mid-write: the "
+			   "neighbours were never written at the same moment");
+}
+
 void torture_check(const struct torture *t, const struct torture_result *r)
 {
 	unsigned f = t->flags;
@@ -146,6 +161,8 @@ void torture_check(const struct torture *t, const struct torture_result *r)
 		test_error("no CPU went offline mid-patch");
 	if ((f & T_HOTPLUG) && !r->online_hook_runs)
 		test_error("no CPU ran a site while coming online");
+	if (f & T_COWRITER)
+		check_cowrite(t, r);
 	if ((f & T_TWO_PATCHERS) && r->second_patches * SECOND_SHARE_DIV < r->patches)
 		test_error("the second patcher made %llu patches against %llu: less than 1/%u",
 			   (unsigned long long)r->second_patches, (unsigned long long)r->patches,

@@ -56,6 +56,16 @@ static void ret(struct flip_site *s)
 	insn_ret(&s->state[1], 5);
 }
 
+/* JMP rel32 to the function's _target (1) <-> CALL rel32 to its _call
+ * (2), neighbours packed in one word (sites.asm); a torn mix returns
+ * BAD. */
+static void pack(struct flip_site *s, site_fn fn, u8 *site, u8 *target, u8 *callee)
+{
+	*s = (struct flip_site){ .fn = fn, .addr = site, .result = { 1, 2 } };
+	insn_jmp(&s->state[0], 5, (u64)(uintptr_t)target);
+	insn_call(&s->state[1], (u64)(uintptr_t)callee);
+}
+
 void kit_flip_site(struct flip_site *s, enum site_role r)
 {
 	switch (r) {
@@ -83,6 +93,10 @@ void kit_flip_site(struct flip_site *s, enum site_role r)
 		return branch(s, sf_line, sf_line_site, sf_line_target);
 	case SITE_PAGE:
 		return branch(s, sf_page, sf_page_site, sf_page_target);
+	case SITE_PACK_A:
+		return pack(s, sf_pack_a, sf_pack_a_site, sf_pack_a_target, sf_pack_a_call);
+	case SITE_PACK_B:
+		return pack(s, sf_pack_b, sf_pack_b_site, sf_pack_b_target, sf_pack_b_call);
 	default:
 		*s = (struct flip_site){ 0 };
 	}

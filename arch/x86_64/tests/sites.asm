@@ -251,3 +251,59 @@ kit_probe:
 	mov eax, 0		; B8 imm32: the immediate is at +1
 	ret
 	SLED
+
+; Neighbour sites (the kit's SITE_PACK_A/B): two 5-byte sites packed with
+; no padding, A at the start of a 64-byte line and B right after it, so
+; the aligned 8-byte word holding A's first byte also holds B's first
+; three bytes. Each site is always a control transfer (JMP rel32 to the
+; function's _target, or CALL rel32 to its _call), so neither ever falls
+; into the other. The function keeps its stack pointer in R11 and each
+; landing checks the stack it was entered with: a JMP lands with RSP
+; unchanged, a CALL with exactly its return address (the site's end)
+; pushed. An instruction torn between the two states (the opcode of one,
+; the displacement of the other: a JMP to _call, a CALL to _target)
+; returns BAD, a wrong outcome, instead of crashing.
+%macro PACK_FN 1
+	SLED
+	align 16, db 0xcc
+global %1
+global %1_site
+global %1_target
+global %1_call
+%1:
+	mov r11, rsp
+	jmp %1_site
+%1_target:			; JMP state: 1
+	cmp rsp, r11
+	jne %%bad
+	mov eax, 1
+	ret
+	SLED
+%1_call:			; CALL state: 2
+	lea rcx, [r11 - 8]
+	cmp rsp, rcx
+	jne %%bad
+	lea rcx, [rel %1_site + 5]
+	cmp [rsp], rcx
+	jne %%bad
+	mov rsp, r11
+	mov eax, 2
+	ret
+%%bad:
+	mov rsp, r11
+	mov eax, BAD
+	ret
+	SLED
+%endmacro
+
+section .patchable.pack progbits alloc exec nowrite align=64
+	PACK_FN sf_pack_a
+	PACK_FN sf_pack_b
+	align 64, db 0xcc
+sf_pack_a_site:			; bytes 0-4 of the line
+	db 0xe9
+	dd sf_pack_a_target - ($ + 4)
+sf_pack_b_site:			; bytes 5-9: no padding
+	db 0xe9
+	dd sf_pack_b_target - ($ + 4)
+	SLED

@@ -6,7 +6,7 @@
  * patcher posts the step, the co-writer takes the odd-numbered sites
  * (sorted by address, so packed neighbours alternate), and both write at
  * once. Nothing else changes: one batch, one text lock, the same syncs
- * and checks. What it adds is the hazard of docs/design.md §14.1: two
+ * and checks. What it adds is the hazard of docs/design.md §13.1: two
  * CPUs writing bytes of the same word at the same moment, where a write
  * wider than its own bytes undoes the other's.
  *

@@ -2,7 +2,7 @@
  * Two writers per step (cowrite.c): a second CPU writes its share of the
  * sites of every write step at the same moment as the patcher writes
  * the rest, so that neighbours packed into one word are written
- * concurrently (docs/design.md §14.1).
+ * concurrently (docs/design.md §13.1).
  */
 #ifndef PT_COWRITE_H
 #define PT_COWRITE_H

@@ -1,6 +1,6 @@
 /*
  * Ordered locks and the lock-order checker (lockorder.c, docs/design.md
- * §14.2). Every acquisition of an ordered lock while holding others
+ * §13.2). Every acquisition of an ordered lock while holding others
  * records the pairs (held, taken) with where each was taken; taking B
  * while holding A when (B, A) was ever recorded is an inversion, reported
  * the first time it is seen with both trails, whether or not the two

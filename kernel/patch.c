@@ -210,7 +210,7 @@ struct patch_site *engine_find_site(struct patch_batch *b, const u8 *addr)
  * Every write to live text changes only bytes its site owns: [off, off +
  * len) inside the site, the site one of the batch's. Sites never overlap
  * (patch_batch_prepare), so no write reaches a neighbour's bytes, even one
- * packed into the same word (docs/design.md §14.1).
+ * packed into the same word (docs/design.md §13.1).
  */
 static bool owns(struct patch_batch *b, struct patch_site *s, unsigned off, unsigned len)
 {

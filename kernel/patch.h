@@ -166,7 +166,7 @@ struct patch_proto {
 	enum trap_kind trap;	/* what goes over a site's first byte */
 	/* A negative control's defect: each trap byte written over a site's
 	 * first byte is made as a read-modify-write of its aligned word
-	 * (wide_text_write, docs/design.md §14.1). */
+	 * (wide_text_write, docs/design.md §13.1). */
 	bool wide_first_byte;
 	/* The sequence: turns every site of b from old into new. 0, or -1
 	 * when it refused. */

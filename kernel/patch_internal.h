@@ -87,7 +87,7 @@ bool stale_sim_hold(u8 *addr);
 int stale_sim_again(struct trap_frame *f, u8 *addr, bool trap_first);
 
 /* patch_lock.c: the hotplug lock, then the text lock (docs/design.md
- * §14.2), taken and given around every patch; released by force for a
+ * §13.2), taken and given around every patch; released by force for a
  * patcher that was unwound. */
 void patch_lock(void);
 /* patch_lock, unless another CPU keeps the text lock for ms (a patcher

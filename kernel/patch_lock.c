@@ -1,5 +1,5 @@
 /*
- * The patcher's locks (docs/design.md §14.2): the hotplug lock, then the
+ * The patcher's locks (docs/design.md §13.2): the hotplug lock, then the
  * text lock, around every patch; and their release when the patcher that
  * held them was unwound.
  */
@@ -9,14 +9,14 @@
 #include "kernel/time.h"
 
 /* A negative control's defect: the text lock taken before the hotplug
- * lock (docs/design.md §14.2). */
+ * lock (docs/design.md §13.2). */
 bool patch_lock_order_inverted;
 static bool took_hotplug;	/* the holder of text_lock also holds hotplug_lock */
 
 /*
  * One patcher at a time (text_lock), and no CPU leaving or joining while
  * it waits on all of them (hotplug_lock, taken first: the order of
- * docs/design.md §14.2, the hotplug lock outside the text lock, as
+ * docs/design.md §13.2, the hotplug lock outside the text lock, as
  * Linux's callers take cpus_read_lock before text_mutex). The hotplug
  * lock is recursive: a hotplug path that patches text as a CPU comes up
  * already holds it.
@@ -71,7 +71,7 @@ void patch_locks_force_release(void)
 
 /* Between tests no patch and no hotplug is in progress: a lock still held
  * belongs to a context the watchdog or a crash unwound (docs/design.md
- * §14.2). Left held, every later patch would wait on it for its whole
+ * §13.2). Left held, every later patch would wait on it for its whole
  * budget. */
 void patch_reset_leftovers(const char *test)
 {

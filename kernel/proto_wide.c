@@ -10,7 +10,7 @@
  * Alone that changes nothing else; but a neighbour packed into the same
  * word and written meanwhile by another CPU gets its old bytes back. It
  * is the hazard under "single-byte writes to the instruction stream
- * don't tear" (docs/design.md §14.1): a write wider than the bytes it
+ * don't tear" (docs/design.md §13.1): a write wider than the bytes it
  * owns. The engine's ownership check sees only the byte it asked for,
  * as it would not see a store that the hardware or a copy routine made
  * wider, so what must catch it is the neighbour's outcome.

@@ -405,7 +405,7 @@ static int do_cpu_online(int cpu)
 /* CPU hotplug holds the hotplug lock (kernel/lockorder.h) from start to
  * end, and patches text as a CPU comes up while it still holds it, the
  * way SMP alternatives are applied: the hotplug lock is outside the text
- * lock (docs/design.md §14.2). */
+ * lock (docs/design.md §13.2). */
 void (*cpu_up_text_hook)(int cpu);
 
 int cpu_offline(int cpu)

@@ -1,5 +1,5 @@
 /*
- * Hotplug against the text lock (docs/design.md §14.2): CPU hotplug,
+ * Hotplug against the text lock (docs/design.md §13.2): CPU hotplug,
  * driven from a CPU that is not the patcher, holds the hotplug lock and
  * patches text as the CPU comes up, while the patcher patches; the
  * lock-order checker (kernel/lockorder.c) watches every acquisition.

@@ -112,7 +112,7 @@ static void check_storms(const struct torture *t, const struct torture_result *r
 #define SECOND_SHARE_DIV 10
 
 /* Two writers per step: the co-writer really wrote, and its writes and
- * the patcher's really overlapped (docs/design.md §14.1). */
+ * the patcher's really overlapped (docs/design.md §13.1). */
 static void check_cowrite(const struct torture *t, const struct torture_result *r)
 {
 	diag("%s: %llu write steps split between two writers (%llu taken back by the patcher), "

@@ -13,57 +13,27 @@
 #include "kernel/protocols.h"
 #include "kernel/smp.h"
 
-static u8 cm_pending[MAX_CPUS];
-static u32 cm_left;		/* bits still set; 0: no mask armed */
+static struct sync_mask cm_mask;
 static struct patch_batch *cm_batch;
 static u32 cm_step;		/* the step whose mask is armed */
 static u32 cm_done;
 
 static void cm_advance(void);
 
-static bool cm_armed(void)
-{
-	return __atomic_load_n(&cm_left, __ATOMIC_ACQUIRE) != 0;
-}
-
 /* Arms the mask for the step just written; the CPU that clears the last
  * bit runs cm_advance(), this one when it is alone. */
 static void cm_arm(void)
 {
-	int self = this_cpu()->id;
-	u32 n = 0;
-
-	for (unsigned i = 0; i < cpus_possible; i++) {
-		bool want = (int)i != self && cpu_is_online(i);
-
-		__atomic_store_n(&cm_pending[i], want, __ATOMIC_RELAXED);
-		n += want;
-	}
-	if (!n) {
+	if (!sync_mask_arm(&cm_mask))
 		cm_advance();
-		return;
-	}
-	__atomic_store_n(&cm_left, n, __ATOMIC_RELEASE);
-	/* To all but self only: this may run in NMI context, where aiming
-	 * an IPI at one CPU would clobber an interrupted sender's (x86
-	 * xAPIC: the ICR's high word). */
-	arch_send_ipi_all_but_self(IPI_SYNC);
 }
 
-/* Clears this CPU's bit, once per step, after serializing. */
+/* Clears this CPU's bit (after serializing); whoever clears the last bit
+ * moves on. */
 static void cm_ack(void)
 {
-	struct cpu *c = this_cpu();
-	u64 seq;
-
-	if (!__atomic_exchange_n(&cm_pending[c->id], 0, __ATOMIC_ACQ_REL))
-		return;
-	seq = __atomic_load_n(&text_write_seq, __ATOMIC_ACQUIRE);
-	arch_serialize();
-	c->serial_seq = seq;
-	sync_count_ack();
-	if (__atomic_sub_fetch(&cm_left, 1, __ATOMIC_ACQ_REL) == 0)
-		cm_advance();	/* whoever clears the last bit moves on */
+	if (sync_mask_ack(&cm_mask))
+		cm_advance();
 }
 
 /* Every other CPU serialized after the last step: write the next one. */
@@ -117,7 +87,7 @@ static int apply_cpumask(struct patch_batch *b)
 /* A sync IPI or a poll while a mask is armed clears this CPU's bit. */
 static bool cm_sync_claim(void)
 {
-	if (!cm_armed())
+	if (!sync_mask_armed(&cm_mask))
 		return false;
 	cm_ack();
 	return true;
@@ -128,7 +98,7 @@ static bool cm_sync_claim(void)
 static void cm_trap(struct trap_frame *f, struct patch_site *s, u8 *addr)
 {
 	engine_trap_emulate(f, s, addr);
-	if (cm_armed())
+	if (sync_mask_armed(&cm_mask))
 		cm_ack();
 }
 

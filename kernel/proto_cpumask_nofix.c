@@ -18,45 +18,14 @@
 #include "kernel/protocols.h"
 #include "kernel/smp.h"
 
-static u8 nf_pending[MAX_CPUS];
-static u32 nf_left;		/* bits still set; 0: no mask armed */
+static struct sync_mask nf_mask;
 static char nf_doing[192];	/* what the stuck patcher does, for the report */
 
-static bool nf_armed(void)
-{
-	return __atomic_load_n(&nf_left, __ATOMIC_ACQUIRE) != 0;
-}
-
-static void nf_arm(void)
-{
-	int self = this_cpu()->id;
-	u32 n = 0;
-
-	for (unsigned i = 0; i < cpus_possible; i++) {
-		bool want = (int)i != self && cpu_is_online(i);
-
-		__atomic_store_n(&nf_pending[i], want, __ATOMIC_RELAXED);
-		n += want;
-	}
-	if (!n)
-		return;
-	__atomic_store_n(&nf_left, n, __ATOMIC_RELEASE);
-	arch_send_ipi_all_but_self(IPI_SYNC);
-}
-
-/* Clears this CPU's bit, once per step, after serializing. */
+/* Clears this CPU's bit (after serializing); the last one moves nothing
+ * on: only the patcher does, once it sees the mask clear. */
 static void nf_ack(void)
 {
-	struct cpu *c = this_cpu();
-	u64 seq;
-
-	if (!__atomic_exchange_n(&nf_pending[c->id], 0, __ATOMIC_ACQ_REL))
-		return;
-	seq = __atomic_load_n(&text_write_seq, __ATOMIC_ACQUIRE);
-	arch_serialize();
-	c->serial_seq = seq;
-	sync_count_ack();
-	__atomic_sub_fetch(&nf_left, 1, __ATOMIC_ACQ_REL);
+	sync_mask_ack(&nf_mask);
 }
 
 /* The patcher waits for the mask to clear; nobody else advances. */
@@ -64,9 +33,9 @@ static void nf_sync(void)
 {
 	struct sync_waiter w;
 
-	nf_arm();
+	sync_mask_arm(&nf_mask);
 	sync_wait_begin(&w);
-	while (nf_armed()) {
+	while (sync_mask_armed(&nf_mask)) {
 		sync_wait_poll(&w);
 		cpu_relax();
 	}
@@ -92,7 +61,7 @@ static int apply_nofix(struct patch_batch *b)
 
 static bool nf_sync_claim(void)
 {
-	if (!nf_armed())
+	if (!sync_mask_armed(&nf_mask))
 		return false;
 	nf_ack();
 	return true;
@@ -120,7 +89,7 @@ static void nf_note_patcher(struct cpu *c, u8 *addr)
 
 static void nf_trap(struct trap_frame *f, struct patch_site *s, u8 *addr)
 {
-	if (nf_armed())
+	if (sync_mask_armed(&nf_mask))
 		nf_ack();
 	if (engine_patching_here())
 		nf_note_patcher(this_cpu(), addr);

@@ -10,6 +10,7 @@
  */
 #include "kernel/format.h"
 #include "kernel/protocols.h"
+#include "kernel/smp.h"
 #include "kernel/string.h"
 
 const struct patch_hooks standard_hooks = {
@@ -61,4 +62,39 @@ const char *patch_proto_names(void)
 		n += ksnprintf(names + n, n < sizeof(names) ? sizeof(names) - n : 0,
 			       "%s%s", p == patch_protocols ? "" : ", ", (*p)->name);
 	return names;
+}
+
+u32 sync_mask_arm(struct sync_mask *m)
+{
+	int self = this_cpu()->id;
+	u32 n = 0;
+
+	for (unsigned i = 0; i < cpus_possible; i++) {
+		bool want = (int)i != self && cpu_is_online(i);
+
+		__atomic_store_n(&m->pending[i], want, __ATOMIC_RELAXED);
+		n += want;
+	}
+	if (!n)
+		return 0;
+	__atomic_store_n(&m->left, n, __ATOMIC_RELEASE);
+	/* To all but self only: this may run in NMI context, where aiming
+	 * an IPI at one CPU would clobber an interrupted sender's (x86
+	 * xAPIC: the ICR's high word). */
+	arch_send_ipi_all_but_self(IPI_SYNC);
+	return n;
+}
+
+bool sync_mask_ack(struct sync_mask *m)
+{
+	struct cpu *c = this_cpu();
+	u64 seq;
+
+	if (!__atomic_exchange_n(&m->pending[c->id], 0, __ATOMIC_ACQ_REL))
+		return false;
+	seq = __atomic_load_n(&text_write_seq, __ATOMIC_ACQUIRE);
+	arch_serialize();
+	c->serial_seq = seq;
+	sync_count_ack();
+	return __atomic_sub_fetch(&m->left, 1, __ATOMIC_ACQ_REL) == 0;
 }

@@ -17,6 +17,7 @@
 #define PT_PROTOCOLS_H
 
 #include "kernel/patch_internal.h"
+#include "kernel/percpu.h"
 
 /* The standard hooks one by one, for a protocol that replaces some: its
  * table lists all of them, so that what differs stands out. */
@@ -34,6 +35,26 @@ extern const struct patch_hooks standard_hooks;
 #define SEQ_NO_SYNC1 (1u << 0)		/* no sync after the trap bytes */
 #define SEQ_TAIL_FIRST (1u << 1)	/* tails before the trap bytes */
 #define SEQ_NO_SYNC3 (1u << 2)		/* no sync after the head bytes */
+
+/* hpa's mask of the CPUs that still owe a serialization for the step just
+ * written (cpumask, and unsafe-cpumask-nofix, which differs only in who
+ * moves the step on). */
+struct sync_mask {
+	u8 pending[MAX_CPUS];
+	u32 left;		/* bits still set; 0: no mask armed */
+};
+
+static inline bool sync_mask_armed(struct sync_mask *m)
+{
+	return __atomic_load_n(&m->left, __ATOMIC_ACQUIRE) != 0;
+}
+
+/* Sets the bit of every online CPU but this one and sends them the sync
+ * IPI; returns how many (0: nothing armed, this CPU is alone). */
+u32 sync_mask_arm(struct sync_mask *m);
+/* Clears this CPU's bit, once per step, after serializing; true when it
+ * was the last bit. */
+bool sync_mask_ack(struct sync_mask *m);
 
 /* Linux's int3 sequence over every site of b at once, less the defects. */
 void int3_sequence(struct patch_batch *b, unsigned defects);

@@ -179,12 +179,14 @@ prove:
 	$(Q)tests/tools/deps.sh
 	$(Q)tests/tools/prove.sh $$BREAKS
 
-# The benchmark matrix (2, 4 and 8 CPUs on single-threaded TCG): TSV,
-# Markdown tables and PNG plots in build/bench/.
+# The benchmark matrix (single-threaded TCG with 2, 4 and 8 CPUs, QEMU 10's
+# multi-threaded TCG with 2, each with sync=broadcast and sync=deferred):
+# TSV, Markdown tables and PNG plots in build/bench/. BENCH= picks other
+# configurations and sync modes (tests/qemu/bench.sh --help).
 bench:
 	$(Q)tests/tools/deps.sh
 	$(Q)$(MAKE) --no-print-directory kernel
-	$(Q)tests/qemu/bench.sh
+	$(Q)tests/qemu/bench.sh $(BENCH)
 
 clean:
 	rm -rf $(B)

@@ -1,39 +1,76 @@
 #!/usr/bin/env bash
-# make bench: the benchmark matrix on single-threaded TCG for 2, 4 and 8
-# CPUs. Writes build/bench/results.tsv (one row per figure), results.md
-# (tables) and PNG plots (gnuplot): patch latency against CPUs per protocol,
-# and per-site cost against batch size.
-#   tests/qemu/bench.sh [CPU COUNTS...]   (default: 2 4 8)
+# make bench: the benchmark matrix. One boot of `bench tests=bench.*` per
+# platform, CPU count and sync mode. Writes build/bench/results.tsv (one row
+# per figure), results.md (tables) and PNG plots (gnuplot): patch latency
+# against CPUs per protocol, and per-site cost against batch size.
+#
+#   tests/qemu/bench.sh [--sync MODES] [CONFIG...]
+#
+# CONFIG is PLATFORM:CPUS; PLATFORM is
+#   tcg     the system QEMU, single-threaded TCG (one host thread runs every
+#           vCPU in turn: a tight spinner holds it for a whole timeslice)
+#   mttcg   QEMU 10 (tests/tools/qemu10.sh), multi-threaded TCG: one host
+#           thread per vCPU, truly parallel when CPUS <= host cores
+# A bare number N means tcg:N. Default: tcg:2 tcg:4 tcg:8 mttcg:2.
+# MODES is a comma-separated list of the kernel's sync= values (broadcast,
+# deferred; docs/design.md §12.4); default: both.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=$ROOT/build/bench
-COLS=(name protocol cpus sites spin to n min_ns p25_ns median_ns p75_ns p99_ns max_ns per_site_ns
+COLS=(platform sync name protocol cpus sites spin to n min_ns p25_ns median_ns p75_ns p99_ns max_ns per_site_ns
       floor_ns floor_ratio passes_idle passes_patching patches lost_passes_per_patch lost_min lost_max syncs_per_patch)
 
 die() { echo "bench.sh: $*" >&2; exit 1; }
+die_usage() { echo "bench.sh: usage error: $*" >&2; exit 2; }
 
-# One boot per CPU count; the serial logs are kept.
+# run-qemu.sh arguments of a platform.
+platform_args() {
+    case $1 in
+        tcg) echo "--accel tcg" ;;
+        mttcg) echo "--qemu 10 --accel tcg-mt" ;;
+    esac
+}
+
+# One boot per configuration and sync mode; the serial logs are kept as
+# raw-PLATFORM-CPUS-SYNC.log.
 run_matrix() {
-    local n
-    for n in "$@"; do
-        [[ $n =~ ^[0-9]+$ && $n -ge 2 ]] || die "CPU count '$n': accepted: whole numbers from 2"
-        echo "== $n CPUs"
-        "$ROOT/run-qemu.sh" --smp "$n" --accel tcg --timeout 1200 --log "$OUT/raw-$n.log" \
-            -- bench 'tests=bench.*' </dev/null >/dev/null ||
-            die "the benchmark run with $n CPUs failed (see $OUT/raw-$n.log)"
+    local cfg p n s log rc
+    for cfg in "${CONFIGS[@]}"; do
+        p=${cfg%%:*} n=${cfg#*:}
+        for s in "${SYNCS[@]}"; do
+            log=$OUT/raw-$p-$n-$s.log
+            echo "== $p, $n CPUs, sync=$s"
+            rc=0
+            # shellcheck disable=SC2046 # platform_args is a word list
+            "$ROOT/run-qemu.sh" --smp "$n" $(platform_args "$p") --timeout 1800 --log "$log" \
+                -- bench 'tests=bench.*' "sync=$s" </dev/null >/dev/null 2>"$log.err" || rc=$?
+            case $rc in
+                0) ;;
+                4)  # run-qemu.sh: the host cannot run this QEMU (not a kernel failure)
+                    echo "   skipped: $(tail -n 1 "$log.err")"
+                    rm -f "$log" ;;
+                *) die "the benchmark run on $p with $n CPUs and sync=$s failed (exit $rc; see $log and $log.err)" ;;
+            esac
+        done
     done
 }
 
-# "# bench: k=v k=v ..." lines to TSV rows with the columns above.
+# "# bench: k=v k=v ..." lines to TSV rows with the columns above; the
+# platform and sync mode come from the log's name.
 to_tsv() {
+    local log base p s
     (IFS=$'\t'; echo "${COLS[*]}")
-    cat "$OUT"/raw-*.log | tr -d '\r' | grep -a '^# bench: ' | sed 's/^# bench: //' |
-        awk -v cols="${COLS[*]}" '
-            BEGIN { n = split(cols, c, " ") }
-            { delete kv; for (i = 1; i <= NF; i++) { split($i, p, "="); kv[p[1]] = p[2] }
-              line = ""; for (i = 1; i <= n; i++) line = line (i > 1 ? "\t" : "") (c[i] in kv ? kv[c[i]] : "-")
-              print line }'
+    for log in "$OUT"/raw-*.log; do
+        base=$(basename "$log" .log)
+        IFS=- read -r _ p _ s <<<"$base"
+        tr -d '\r' <"$log" | grep -a '^# bench: ' | sed "s/^# bench: /platform=$p sync=$s /" |
+            awk -v cols="${COLS[*]}" '
+                BEGIN { n = split(cols, c, " ") }
+                { delete kv; for (i = 1; i <= NF; i++) { split($i, p, "="); kv[p[1]] = p[2] }
+                  line = ""; for (i = 1; i <= n; i++) line = line (i > 1 ? "\t" : "") (c[i] in kv ? kv[c[i]] : "-")
+                  print line }'
+    done
 }
 
 col() { # column number of a name
@@ -41,72 +78,122 @@ col() { # column number of a name
     for i in "${!COLS[@]}"; do [[ ${COLS[$i]} == "$1" ]] && { echo $((i + 1)); return; }; done
 }
 
+# awk with every column's number as a variable of its name (c_median_ns...).
+tawk() {
+    local -a vars=() i
+    for i in "${!COLS[@]}"; do vars+=(-v "c_${COLS[$i]}=$((i + 1))"); done
+    awk -F'\t' "${vars[@]}" "$@"
+}
+
+# A figure in microseconds with its ratio to the floor: "12.0 (1.29)".
+readonly US_RATIO='function us(ns) { return ns == "" || ns == "-" ? "" : sprintf("%.1f", ns / 1000) }
+function ur(k) { return k in med ? us(med[k]) " (" sprintf("%.2f", rat[k]) ")" : "" }'
+
 markdown() {
     local tsv=$1
-    echo "### One-site patch latency (median ns; floor_ratio = median / three broadcast syncs)"
+    echo "### One-site patch latency (median us, and in brackets / three broadcast syncs timed between the same patches)"
     echo
-    echo "| protocol | CPUs | idle | floor_ratio | spinning (pause) | spinning (tight) |"
-    echo "|---|---|---|---|---|---|"
-    awk -F'\t' -v N="$(col name)" -v P="$(col protocol)" -v C="$(col cpus)" -v S="$(col spin)" \
-        -v M="$(col median_ns)" -v F="$(col floor_ratio)" '
-        $N == "patch_latency" { key = $P "\t" $C; keys[key] = 1; med[key, $S] = $M; if ($S == "idle") fl[key] = $F }
-        END { for (k in keys) { split(k, a, "\t"); printf "| %s | %s | %s | %s | %s | %s |\n", a[1], a[2], med[k, "idle"], fl[k], med[k, "pause"], med[k, "tight"] } }' "$tsv" |
-        sort -t'|' -k2,2 -k3,3n
+    echo "| platform | sync | protocol | CPUs | others idle | spinning (pause) | spinning (tight) |"
+    echo "|---|---|---|---|---|---|---|"
+    tawk "$US_RATIO"'
+        $c_name == "patch_latency" { key = $c_platform " | " $c_sync " | " $c_protocol " | " $c_cpus; keys[key] = 1
+            med[key, $c_spin] = $c_median_ns; rat[key, $c_spin] = $c_floor_ratio }
+        END { for (k in keys) printf "| %s | %s | %s | %s |\n", k,
+                  ur(k SUBSEP "idle"), ur(k SUBSEP "pause"), ur(k SUBSEP "tight") }' "$tsv" | sort
+    echo
+    echo "### A stream of 64 patches, one site each (median us per patch, and in brackets / three syncs)"
+    echo
+    echo "| platform | sync | protocol | CPUs | syncs per patch | others idle | spinning (pause) | spinning (tight) |"
+    echo "|---|---|---|---|---|---|---|---|"
+    tawk "$US_RATIO"'
+        $c_name == "stream" { key = $c_platform " | " $c_sync " | " $c_protocol " | " $c_cpus; keys[key] = 1
+            med[key, $c_spin] = $c_median_ns; rat[key, $c_spin] = $c_floor_ratio; spp[key] = $c_syncs_per_patch }
+        END { for (k in keys) printf "| %s | %s | %s | %s | %s |\n", k, spp[k],
+                  ur(k SUBSEP "idle"), ur(k SUBSEP "pause"), ur(k SUBSEP "tight") }' "$tsv" | sort
     echo
     echo "### Batches (per-site ns, median)"
     echo
-    echo "| protocol | CPUs | 1 | 4 | 16 | 64 | 256 | 1024 |"
-    echo "|---|---|---|---|---|---|---|---|"
-    awk -F'\t' -v N="$(col name)" -v P="$(col protocol)" -v C="$(col cpus)" -v Z="$(col sites)" \
-        -v X="$(col per_site_ns)" '
-        $N == "batch" { key = $P "\t" $C; keys[key] = 1; v[key, $Z] = $X }
-        END { for (k in keys) { split(k, a, "\t"); printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", a[1], a[2], v[k,1], v[k,4], v[k,16], v[k,64], v[k,256], v[k,1024] } }' "$tsv" |
-        sort -t'|' -k2,2 -k3,3n
+    echo "| platform | sync | protocol | CPUs | 1 | 4 | 16 | 64 | 256 | 1024 |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
+    tawk '
+        $c_name == "batch" { key = $c_platform " | " $c_sync " | " $c_protocol " | " $c_cpus; keys[key] = 1
+            v[key, $c_sites] = $c_per_site_ns }
+        END { for (k in keys) printf "| %s | %s | %s | %s | %s | %s | %s |\n", k, v[k,1], v[k,4], v[k,16],
+                  v[k,64], v[k,256], v[k,1024] }' "$tsv" | sort
     echo
-    echo "### Broadcast sync round trip (the unit of the int3 floor, median ns)"
+    echo "### Broadcast sync round trip (the unit of the floors above, median ns)"
     echo
-    echo "| CPUs | sync round trip |"
-    echo "|---|---|"
-    awk -F'\t' -v N="$(col name)" -v C="$(col cpus)" -v M="$(col median_ns)" \
-        '$N == "sync_rtt" { printf "| %s | %s |\n", $C, $M }' "$tsv" | sort -t'|' -k2,2n
+    echo "| platform | sync | CPUs | sync round trip |"
+    echo "|---|---|---|---|"
+    tawk '$c_name == "sync_rtt" { printf "| %s | %s | %s | %s |\n", $c_platform, $c_sync, $c_cpus, $c_median_ns }' \
+        "$tsv" | sort
 }
 
 plots() {
-    local tsv=$1 p
+    local tsv=$1 p s bc=""
     command -v gnuplot >/dev/null || die "gnuplot is missing (tests/tools/deps.sh installs gnuplot-nox)"
-    # Latency against CPUs, one line per protocol (spin=idle).
-    for p in int3 int3-batch cpumask stop-machine trap-first; do
-        awk -F'\t' -v N="$(col name)" -v P="$(col protocol)" -v C="$(col cpus)" -v S="$(col spin)" \
-            -v M="$(col median_ns)" -v p="$p" \
-            '$N == "patch_latency" && $P == p && $S == "idle" { print $C, $M / 1000 }' "$tsv" |
-            sort -n >"$OUT/lat-$p.dat"
-        awk -F'\t' -v N="$(col name)" -v P="$(col protocol)" -v C="$(col cpus)" -v Z="$(col sites)" \
-            -v X="$(col per_site_ns)" -v p="$p" \
-            '$N == "batch" && $P == p && $C == 4 { print $Z, $X / 1000 }' "$tsv" |
-            sort -n >"$OUT/batch-$p.dat"
+    s=${SYNCS[0]}
+    # The batch plot's CPU count: 4 if measured on tcg, else the first tcg one.
+    for p in "${CONFIGS[@]}"; do
+        [[ $p == tcg:* ]] || continue
+        [[ -z $bc || $p == tcg:4 ]] && bc=${p#tcg:}
+    done
+    [[ -n $bc ]] || { echo "bench.sh: no tcg configuration: no plots"; return 0; }
+    # Latency against CPUs, one line per protocol (tcg, spin=idle, the
+    # first sync mode).
+    for p in int3 int3-batch cpumask stop-machine trap-first int3-pipe; do
+        tawk -v p="$p" -v s="$s" \
+            '$c_name == "patch_latency" && $c_platform == "tcg" && $c_sync == s && $c_protocol == p &&
+             $c_spin == "idle" { print $c_cpus, $c_median_ns / 1000 }' "$tsv" | sort -n >"$OUT/lat-$p.dat"
+        tawk -v p="$p" -v s="$s" -v bc="$bc" \
+            '$c_name == "batch" && $c_platform == "tcg" && $c_sync == s && $c_protocol == p && $c_cpus == bc {
+             print $c_sites, $c_per_site_ns / 1000 }' "$tsv" | sort -n >"$OUT/batch-$p.dat"
     done
     gnuplot <<GP
 set terminal pngcairo size 800,500
 set grid
 set key left top
 set output "$OUT/latency_vs_cpus.png"
-set title "One-site patch latency, other CPUs idle (QEMU TCG, single-threaded)"
+set title "One-site patch latency, other CPUs idle (QEMU TCG, single-threaded, sync=$s)"
 set xlabel "CPUs"; set ylabel "median latency (us)"
-plot for [p in "int3 int3-batch cpumask stop-machine trap-first"] "$OUT/lat-".p.".dat" using 1:2 with linespoints title p
+plot for [p in "int3 int3-batch cpumask stop-machine trap-first int3-pipe"] "$OUT/lat-".p.".dat" using 1:2 with linespoints title p
 set output "$OUT/per_site_vs_batch.png"
-set title "Cost per site against batch size, 4 CPUs"
+set title "Cost per site against batch size, $bc CPUs (sync=$s)"
 set logscale x 2; set logscale y
 set xlabel "sites per patch"; set ylabel "median us per site"
 plot for [p in "int3-batch cpumask stop-machine trap-first"] "$OUT/batch-".p.".dat" using 1:2 with linespoints title p
 GP
 }
 
+parse_args() {
+    local a
+    SYNCS=(broadcast deferred) CONFIGS=()
+    while (($#)); do
+        a=$1
+        case $a in
+            --sync)
+                [[ $# -ge 2 && $2 =~ ^(broadcast|deferred)(,(broadcast|deferred))*$ ]] ||
+                    die_usage "--sync '${2:-}': accepted: broadcast, deferred, or both separated by a comma"
+                IFS=, read -r -a SYNCS <<<"$2"
+                shift 2 ;;
+            -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+            *)
+                [[ $a =~ ^[0-9]+$ ]] && a=tcg:$a
+                [[ $a =~ ^(tcg|mttcg):([0-9]+)$ && ${BASH_REMATCH[2]} -ge 2 ]] ||
+                    die_usage "configuration '$1': accepted: tcg:N or mttcg:N (or a bare N for tcg:N), N a whole number from 2"
+                CONFIGS+=("$a")
+                shift ;;
+        esac
+    done
+    ((${#CONFIGS[@]})) || CONFIGS=(tcg:2 tcg:4 tcg:8 mttcg:2)
+}
+
 main() {
-    local counts=("$@")
-    ((${#counts[@]})) || counts=(2 4 8)
+    parse_args "$@"
     mkdir -p "$OUT"
-    rm -f "$OUT"/raw-*.log
-    run_matrix "${counts[@]}"
+    rm -f "$OUT"/raw-*.log "$OUT"/raw-*.log.err
+    run_matrix
+    compgen -G "$OUT/raw-*.log" >/dev/null || die "no configuration could run on this host: no figures"
     to_tsv >"$OUT/results.tsv"
     markdown "$OUT/results.tsv" >"$OUT/results.md"
     plots "$OUT/results.tsv"

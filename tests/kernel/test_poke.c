@@ -405,7 +405,13 @@ DEFINE_TEST(poke, selftest_smp, 2, 0,
 	test_check(wrong == 0, "%llu spinner passes trapped and did not run the new instruction",
 		   (unsigned long long)wrong);
 	check_clean();
+	/* The scenario must have happened: the spinners ran both states, and
+	 * under a protocol that leaves trap bytes they met a patch midway. */
 	if (!passes)
 		return test_error("the spinners never ran");
+	if (!fell || !jumped)
+		return test_error("the spinners never saw the site %s", fell ? "branch" : "fall through");
+	if (proto_leaves_trap_bytes() && !traps)
+		return test_error("no spinner pass trapped: none met a patch in progress");
 	test_pass();
 }

@@ -26,7 +26,7 @@
 
 #define PB_TICK_NS 200000	/* the contexts' CPUs tick every 200 us */
 #define PB_MS 700		/* at most this long per strategy ... */
-#define PB_WANT 3		/* ... or until its counts reach this */
+#define PB_WANT 1		/* ... or until each of its counts is > 0 */
 #define PB_NEG_MS 1500		/* the control: until caught, at most this long */
 #define PB_QUIESCE_MS 2000
 #define PB_STOP_MS 5000

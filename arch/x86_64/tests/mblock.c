@@ -9,7 +9,6 @@ extern u32 mb_fn(void);
 extern u8 mb_site[], mb_detour[], mb_land[];
 
 #define MB_LEN 5
-#define MB_DISP 0x580	/* mblock_code.asm */
 
 void kit_mblock(struct mblock *m)
 {
@@ -20,6 +19,3 @@ void kit_mblock(struct mblock *m)
 	insn_jmp(&m->seq_b, 5, (u64)(uintptr_t)mb_land);
 	insn_jmp(&m->redirect, 2, (u64)(uintptr_t)mb_detour);
 }
-
-/* The mixed run (mblock_code.asm): 1 + 0x00eb0000. */
-_Static_assert(MB_DISP == 0x580, "mblock_code.asm's displacement");

@@ -47,6 +47,17 @@ void arch_context_init(struct arch_context *ctx, void (*entry)(void *), void *ar
 void arch_context_switch(struct trap_frame *f, struct arch_context *from,
 			 const struct arch_context *to)
 {
+	u64 fa = (u64)(uintptr_t)f;
+
+	/* Through a gate without IST the CPU pushes its frame just under the
+	 * interrupted RSP, aligned down to 16 (SDM vol. 3A 6.14.2), and
+	 * entry.asm the registers under it: at most 191 bytes below. A
+	 * frame anywhere else came through an IST stack, shared by every
+	 * context of the CPU. */
+	if (fa >= f->rsp || f->rsp - fa > 256)
+		panic("context switch from an interrupt frame at %#llx, not on the interrupted "
+		      "stack (RSP %#llx): the vector has an IST stack", (unsigned long long)fa,
+		      (unsigned long long)f->rsp);
 	memcpy(from->frame, f, sizeof(*f));
 	memcpy(f, to->frame, sizeof(*f));
 }

@@ -15,8 +15,9 @@
  *                    arch_this_cpu (the per-CPU pointer);
  *   <arch/defs.h>    ARCH_MAX_CPUS, ARCH_HW_ID_NAME (what struct cpu's
  *                    hw_id is called in reports), struct recovery (what
- *                    recovery_set saves) and struct arch_cpu (its part of
- *                    every per-CPU area);
+ *                    recovery_set saves), struct arch_cpu (its part of
+ *                    every per-CPU area) and struct arch_context (a
+ *                    preemptible context's saved interrupt frame);
  *   <arch/insn.h>    INSN_MAX, enum insn_kind and struct insn, with at
  *                    least the members kind and len: the instructions
  *                    patched into live code;
@@ -143,6 +144,27 @@ void arch_frame_report(const struct trap_frame *f, const char *why);
 void arch_frame_resume(struct trap_frame *f, const struct recovery *r);
 /* Makes the trapped frame re-execute the instruction at addr. */
 void arch_frame_restart(struct trap_frame *f, u8 *addr);
+
+/* Preemptible contexts ------------------------------------------------ */
+
+/*
+ * A context is the interrupt frame it was preempted with (struct
+ * arch_context, <arch/defs.h>): switching is done in an interrupt handler,
+ * by saving the interrupted frame into one context and making the frame
+ * return into another. The interrupt must have arrived on the interrupted
+ * context's own stack (no separate interrupt stack), so that every
+ * context's frame and stack stay its own (docs/design.md §13.3).
+ */
+/* A context that starts at entry(arg) on the stack [stack, stack + size),
+ * interrupts on. entry must never return. */
+void arch_context_init(struct arch_context *ctx, void (*entry)(void *), void *arg,
+		       void *stack, size_t size);
+/* In an interrupt handler returning to process level: saves the
+ * interrupted frame f into from and makes f return into to. */
+void arch_context_switch(struct trap_frame *f, struct arch_context *from,
+			 const struct arch_context *to);
+/* Where a saved context resumes. */
+u64 arch_context_ip(const struct arch_context *ctx);
 
 /* Instructions ---------------------------------------------------------- */
 

@@ -18,10 +18,11 @@ static const char *check_runner(const char *value);
 #define DEFAULT_DELAY_HI 2000	/* ns: widens windows, costs little */
 
 enum { O_TESTS, O_PROTOCOL, O_SEED, O_ITERS, O_SECONDS, O_CPUS, O_ARCH, O_DELAY, O_SPIN, O_BENCH,
-       O_VERBOSE, O_REBOOT, O_RUNNER, O_SCREEN, O_SCREEN_HOLD, O_COUNT };
+       O_VERBOSE, O_REBOOT, O_RUNNER, O_SCREEN, O_SCREEN_HOLD, O_PREEMPT, O_COUNT };
 
 static const char *const spin_modes[] = { "pause", "tight", NULL };
 static const char *const screen_modes[] = { "on", "off", NULL };
+static const char *const preempt_modes[] = { "quiesce", "restart", NULL };
 
 static const struct opt_desc descs[O_COUNT] = {
 	[O_TESTS] = { "tests", OPT_STRING, .check = check_tests,
@@ -53,6 +54,9 @@ static const struct opt_desc descs[O_COUNT] = {
 		       .help = "mirror the console on the screen (VGA text or framebuffer)" },
 	[O_SCREEN_HOLD] = { "screen_hold", OPT_UINT, 0, 3600,
 			    .help = "keep the verdict screen N seconds before halting or rebooting" },
+	[O_PREEMPT] = { "preempt", OPT_ENUM, .choices = preempt_modes,
+			.help = "how poke.preempt_block replaces a block under preempted contexts: "
+				"tasks-quiescence or restart-block (default: each in turn)" },
 };
 
 static struct opt_val vals[O_COUNT];
@@ -190,6 +194,7 @@ int options_parse(const char *cmdline, char *err, size_t errlen)
 	opts.icount_shift = runner_icount_shift();
 	opts.screen_off = vals[O_SCREEN].set && vals[O_SCREEN].choice == 1;
 	opts.screen_hold = vals[O_SCREEN_HOLD].set ? (unsigned)vals[O_SCREEN_HOLD].num : 0;
+	opts.preempt = vals[O_PREEMPT].set ? 1 + vals[O_PREEMPT].choice : 0;
 	printk_verbose = opts.verbose;
 	return 0;
 }
@@ -214,6 +219,7 @@ void options_print(void)
 				  i == O_PROTOCOL ? "int3" :
 				  i == O_DELAY ? "0-2000" :
 				  i == O_SPIN ? "pause" :
+				  i == O_PREEMPT ? "(both)" :
 				  i == O_RUNNER ? "(not given)" : "(per test)");
 		else
 			opt_format(&descs[i], &vals[i], one, sizeof(one));

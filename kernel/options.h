@@ -24,6 +24,7 @@ struct options {
 	bool spin_tight;	/* spinners without pause */
 	bool screen_off;	/* screen=off: serial only */
 	unsigned screen_hold;	/* seconds the verdict screen stays before the end */
+	unsigned preempt;	/* preempt=: 0 both in turn, 1 quiesce, 2 restart */
 	int icount_shift;	/* run-qemu.sh --deterministic: QEMU's -icount shift; -1 otherwise */
 };
 

@@ -7,6 +7,7 @@
 #include "kernel/options.h"
 #include "kernel/patch.h"
 #include "kernel/percpu.h"
+#include "kernel/preempt.h"
 #include "kernel/printk.h"
 #include "kernel/string.h"
 #include "kernel/test.h"
@@ -340,6 +341,7 @@ static void run_one(const struct test *t, unsigned cpus_online)
 		patch_reset_leftovers(t->name);
 		watchdog_test_begin(test_budget(t, cpus_online));
 		run_protected(t);
+		preempt_reset();	/* a crashed test's contexts stop switching */
 		watchdog_test_end();
 		test_expect_detection(false);
 		patch_stats_end();

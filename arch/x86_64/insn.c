@@ -60,6 +60,7 @@ static const struct kind_info {
 	[INSN_RET] = { "ret", 1, INSN_MAX, 0 },
 	[INSN_INT3] = { "int3", 1, 1, 0 },
 	[INSN_UD2] = { "ud2", 2, 2, 0 },
+	[INSN_NOP_SPLIT] = { "nopsplit", 3, INSN_MAX, 0 },
 };
 
 /* SDM vol. 2B, NOP, table 4-12: the recommended multi-byte NOPs, indexed
@@ -174,6 +175,14 @@ void insn_ud2(struct insn *in)
 	set(in, INSN_UD2, 2, 0, 0);
 }
 
+bool insn_nop_split(struct insn *in, unsigned len)
+{
+	if (len < 3 || len > INSN_MAX)
+		return false;
+	set(in, INSN_NOP_SPLIT, len, 0, 0);
+	return true;
+}
+
 /* ------------------------------------------------------------------ */
 /* Encoding                                                           */
 
@@ -243,6 +252,11 @@ static void put_opcode(const struct insn *in, u8 *out)
 	case INSN_UD2:
 		out[0] = OP_ESC;
 		out[1] = OP2_UD2;
+		break;
+	case INSN_NOP_SPLIT:
+		out[0] = OP_JMP8;
+		out[1] = 0;
+		nop_fill(out + 2, in->len - 2u);
 		break;
 	default:
 		break;
@@ -448,6 +462,8 @@ int insn_format(const struct insn *in, char *buf, size_t size)
 		return ksnprintf(buf, size, "int3");
 	case INSN_UD2:
 		return ksnprintf(buf, size, "ud2");
+	case INSN_NOP_SPLIT:
+		return ksnprintf(buf, size, "jmp+0;nop%u", (unsigned)in->len - 2);
 	default:
 		return ksnprintf(buf, size, "(bad)");
 	}

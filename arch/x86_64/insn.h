@@ -14,6 +14,9 @@
  * (rel8) or 6 (rel32). False, *in unchanged, for other arguments. */
 bool insn_jcc(struct insn *in, unsigned len /* 2 or 6 */, unsigned cc, u64 target);
 void insn_int3(struct insn *in);
+/* JMP rel8 0 then a NOP: len bytes (3..8) that run as a NOP but are two
+ * instructions (INSN_NOP_SPLIT). False, *in unchanged, for other lengths. */
+bool insn_nop_split(struct insn *in, unsigned len);
 
 /* Whether Jcc with condition cc is taken given RFLAGS (CF bit0, PF bit2,
  * ZF bit6, SF bit7, OF bit11). False for cc > 15. */

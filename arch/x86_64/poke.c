@@ -64,6 +64,7 @@ bool arch_emulate(struct trap_frame *f, const struct insn *in, u8 *addr, bool pu
 		f->rsp += 8;
 		return true;
 	case INSN_NOP:
+	case INSN_NOP_SPLIT:
 	case INSN_JMP8:
 	case INSN_JMP32:
 	case INSN_JCC8:

@@ -13,6 +13,7 @@
  * interrupted stack a nested NMI simply nests. #DF keeps an IST stack so
  * that a stack overflow is reported instead of triple-faulting.
  */
+#include "arch/x86_64/apic.h"
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/paging.h"
 #include "arch/x86_64/traps.h"
@@ -21,6 +22,7 @@
 #include "kernel/patch_internal.h"
 #include "kernel/format.h"
 #include "kernel/percpu.h"
+#include "kernel/preempt.h"
 #include "kernel/printk.h"
 #include "kernel/symbols.h"
 #include "kernel/test.h"
@@ -321,6 +323,10 @@ void trap_dispatch(struct trap_frame *f)
 	if (nmi)
 		c->nmi_depth--;
 	c->trap_depth--;
+	/* An interrupt returning to process level: where a context may be
+	 * switched, or restarted at the start of a block (kernel/preempt.h). */
+	if (f->vector >= 32 && !c->trap_depth)
+		preempt_irq_return(f, f->vector == VEC_TIMER);
 	/* The IRET that follows serializes (SDM 9.3): the checker may count
 	 * every write completed before this point as seen by this CPU. */
 	c->serial_seq = __atomic_load_n(&text_write_seq, __ATOMIC_ACQUIRE);

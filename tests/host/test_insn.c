@@ -97,6 +97,9 @@ static void build(struct insn *in, enum insn_kind k, unsigned cc, u64 target)
 	case INSN_UD2:
 		insn_ud2(in);
 		break;
+	case INSN_NOP_SPLIT:
+		assert_true(insn_nop_split(in, 5));
+		break;
 	default:
 		fail_msg("kind %d", k);
 	}
@@ -426,6 +429,8 @@ static void test_roundtrip_all_kinds(void **state)
 
 	for (size_t a = 0; a < ARRAY_SIZE(addrs); a++) {
 		for (enum insn_kind k = 0; k < INSN_KINDS; k++) {
+			if (k == INSN_NOP_SPLIT)
+				continue;	/* decodes as its JMP: test_nop_split */
 			const s64 *rels = is_rel8(k) ? rel8s : rel32s;
 			size_t nr = is_rel8(k) ? ARRAY_SIZE(rel8s) : ARRAY_SIZE(rel32s);
 
@@ -1002,13 +1007,40 @@ static void test_next_ip_decoded(void **state)
 /* ------------------------------------------------------------------ */
 /* Names and formatting                                               */
 
+/* The split NOP: two instructions that run as one NOP; it decodes as
+ * its first, the JMP to the next byte. */
+static void test_nop_split(void **state)
+{
+	static const u8 five[] = { 0xeb, 0x00, 0x0f, 0x1f, 0x00 };
+	static const u8 three[] = { 0xeb, 0x00, 0x90 };
+	struct insn in, back;
+	u8 buf[INSN_MAX];
+	char txt[32];
+
+	(void)state;
+	assert_false(insn_nop_split(&in, 2));
+	assert_false(insn_nop_split(&in, INSN_MAX + 1));
+	assert_true(insn_nop_split(&in, 5));
+	assert_int_equal(insn_encode(&in, 0x401000, buf), 5);
+	assert_memory_equal(buf, five, 5);
+	assert_int_equal(insn_next_ip(&in, 0x401000, 0), 0x401005);
+	insn_format(&in, txt, sizeof(txt));
+	assert_string_equal(txt, "jmp+0;nop3");
+	assert_int_equal(insn_decode(buf, 5, 0x401000, &back), 2);
+	assert_int_equal(back.kind, INSN_JMP8);
+	assert_int_equal(back.target, 0x401002);
+	assert_true(insn_nop_split(&in, 3));
+	assert_int_equal(insn_encode(&in, 0x401000, buf), 3);
+	assert_memory_equal(buf, three, 3);
+}
+
 static void test_kind_names(void **state)
 {
 	static const char *const want[INSN_KINDS] = {
 		[INSN_NOP] = "nop", [INSN_JMP8] = "jmp8", [INSN_JMP32] = "jmp32",
 		[INSN_CALL32] = "call32", [INSN_JCC8] = "jcc8",
 		[INSN_JCC32] = "jcc32", [INSN_RET] = "ret", [INSN_INT3] = "int3",
-		[INSN_UD2] = "ud2",
+		[INSN_UD2] = "ud2", [INSN_NOP_SPLIT] = "nopsplit",
 	};
 
 	for (enum insn_kind k = 0; k < INSN_KINDS; k++)
@@ -1101,6 +1133,7 @@ int main(void)
 		cmocka_unit_test(test_jcc_names),
 		cmocka_unit_test(test_next_ip),
 		cmocka_unit_test(test_next_ip_decoded),
+		cmocka_unit_test(test_nop_split),
 		cmocka_unit_test(test_kind_names),
 		cmocka_unit_test(test_format),
 	};

@@ -133,4 +133,23 @@ void edge_tracer(enum edge_site e, u64 ip);
 u32 kit_probe(void);
 void kit_probe_write(u32 v);
 
+/*
+ * A block of two or more instructions replaced as a unit
+ * (docs/design.md §13.3). In state A it is two instructions, and a
+ * context can be interrupted between them; in state B it is one. fn runs
+ * it and returns out_a or out_b; a context preempted inside A and resumed
+ * in B returns something else (a wrong outcome that the context sees).
+ * redirect is the first instruction of A's place rewritten to produce
+ * out_b out of line, leaving A's later instructions as they are: patched
+ * first, it makes the block unreachable for new entries.
+ */
+struct mblock {
+	u8 *site;		/* the block's first byte */
+	unsigned len;		/* its bytes */
+	u32 (*fn)(void);
+	struct insn seq_a, seq_b, redirect;
+	u32 out_a, out_b;
+};
+void kit_mblock(struct mblock *m);
+
 #endif

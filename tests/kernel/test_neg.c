@@ -3,6 +3,9 @@
  * control passes only when its bug was detected, and says by which
  * detector; together they show that the suite can see bugs. Each runs
  * with its own protocol whatever protocol= says, then puts it back.
+ * Controls that need a scenario of their own are defined beside it, each
+ * naming its required detector the same way: neg.edge_* (test_edge.c),
+ * neg.lock_* (test_hotplug_lock.c), neg.preempt_ipi_only (test_preempt.c).
  */
 #include "kernel/format.h"
 #include "kernel/printk.h"

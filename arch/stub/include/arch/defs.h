@@ -16,4 +16,8 @@ struct arch_cpu {
 	bool started;
 };
 
+struct arch_context {
+	u64 state[3];
+};
+
 #endif

@@ -40,6 +40,12 @@ struct recovery {
 	u64 rbx, rbp, r12, r13, r14, r15, rsp, rip, rflags;
 };
 
+/* A preemptible context: its saved struct trap_frame (traps.h), 22
+ * quadwords; arch/x86_64/context.c checks the size. */
+struct arch_context {
+	u64 frame[22];
+};
+
 struct arch_cpu {
 	u64 gdt[GDT_ENTRIES] __aligned(16);
 	struct tss64 tss __aligned(16);

@@ -25,6 +25,12 @@ enum insn_kind {
 	INSN_RET,	/* C3, followed by INT3 (CC) padding up to len */
 	INSN_INT3,	/* CC */
 	INSN_UD2,	/* 0F 0B */
+	/* Two instructions as one site: JMP rel8 0 (EB 00, to the next
+	 * byte) and a recommended NOP of len - 2 bytes; 3..8 bytes in all.
+	 * Under a binary translator the JMP ends a translated block, so an
+	 * interrupt may land between the two (docs/design.md §13.3). Runs
+	 * as a NOP of len bytes; insn_decode never returns it. */
+	INSN_NOP_SPLIT,
 	INSN_KINDS,
 };
 

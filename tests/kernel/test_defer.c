@@ -140,15 +140,15 @@ static void waker(void *arg)
 	this_cpu()->doing = NULL;
 }
 
-/* One wake-up (an NMI one time in four) unless a waker does them, then a
+/* One wake-up (an NMI one time in four) if the patcher wakes, then a
  * patch. */
-static int round_one(int *t, bool waker_on)
+static int round_one(int *t, bool wakes)
 {
 	int c = next_cpu(t);
 
 	if (c < 0)
 		return -1;
-	if (!waker_on)
+	if (wakes)
 		wake(c);
 	if (flip(READ_ONCE(state) ^ 1))
 		return -1;
@@ -157,9 +157,21 @@ static int round_one(int *t, bool waker_on)
 	return 0;
 }
 
+/* The waker's CPU: the last, not the first a sync reads. */
+static int last_other_cpu(void)
+{
+	int w = -1;
+
+	for (unsigned c = 0; c < cpus_possible; c++)
+		if ((int)c != this_cpu()->id && cpu_is_online(c))
+			w = (int)c;
+	return w;
+}
+
 struct defer_run {
 	unsigned rounds;
 	int waker;		/* the waker's CPU, -1: none */
+	bool patcher_wakes;	/* the patcher wakes a CPU before each patch */
 	struct qs_stats before, after;
 	u64 ms;
 };
@@ -187,7 +199,7 @@ static void defer_scenario(struct defer_run *run)
 		smp_call(run->waker, waker, NULL, 0);
 	}
 	for (i = 0; i < run->rounds; i++)
-		if (round_one(&t, run->waker >= 0))
+		if (round_one(&t, run->patcher_wakes))
 			break;
 	if (run->waker >= 0) {
 		__atomic_store_n(&waker_stop, 1, __ATOMIC_RELEASE);
@@ -235,11 +247,15 @@ static bool protocol_defers(void)
 DEFINE_TEST(poke, deferred_idle, 2, 0,
 	    "syncs defer CPUs halted in idle while interrupts and NMIs wake them to run the site")
 {
-	struct defer_run run = { .rounds = test_iters(150), .waker = -1 };
+	struct defer_run run = { .rounds = test_iters(150), .waker = -1, .patcher_wakes = true };
 	const struct qs_stats *a = &run.after, *b = &run.before;
 
 	if (!protocol_defers())
 		return test_skip("protocol %s rendezvous every CPU: nothing is deferred", proto->name);
+	/* With three CPUs or more, a waker too: CPUs then also leave the
+	 * EQS in the patcher's own pauses, syncs included. */
+	if (cpus_online() >= 3)
+		run.waker = last_other_cpu();
 	defer_scenario(&run);
 	print_run("poke.deferred_idle", &run);
 	test_check(!odd, "%llu handler runs returned neither state's result", (unsigned long long)odd);
@@ -273,12 +289,8 @@ static void defer_control(const char *name, enum qs_defect d)
 	patch_get_delay(&lo, &hi);
 	if (d == QS_UNORDERED)
 		patch_set_delay(0, 0);
-	run.waker = -1;
-	if (d == QS_UNORDERED) {
-		for (unsigned c = 0; c < cpus_possible; c++)
-			if ((int)c != this_cpu()->id && cpu_is_online(c))
-				run.waker = (int)c;	/* the last: not the first a sync reads */
-	}
+	run.waker = d == QS_UNORDERED ? last_other_cpu() : -1;
+	run.patcher_wakes = d != QS_UNORDERED;
 	test_expect_detection(true);
 	qs_defect = d;
 	for (tries = 1; tries <= 8; tries++) {

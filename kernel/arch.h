@@ -210,6 +210,10 @@ void arch_text_write(u8 *addr, const u8 *bytes, size_t len);
 void arch_text_done(void);
 /* A serializing instruction (x86: SERIALIZE or CPUID, SDM vol. 3A 9.3). */
 void arch_serialize(void);
+/* Whether [addr, addr + len) is patchable text that an entry runs before
+ * its dispatcher can serialize (x86: the edge sites of entry.asm): a CPU
+ * leaving a quiescent state runs it unserialized (docs/design.md §8.7). */
+bool arch_text_in_entry(const void *addr, unsigned len);
 /* Makes the trapped frame continue as if the instruction at addr had
  * executed; false when it cannot be emulated. push_call false leaves out
  * a CALL's return address (a negative control's defect). */

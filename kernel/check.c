@@ -5,6 +5,7 @@
  * whatever the timing, so a missing step is caught at the patch that
  * misses it, not only when a spinner happens to run into it.
  */
+#include "kernel/defer.h"
 #include "kernel/events.h"
 #include "kernel/format.h"
 #include "kernel/options.h"
@@ -92,7 +93,7 @@ void engine_check_write(struct patch_batch *b, struct patch_site *s, unsigned of
 	for (unsigned i = 0; i < cpus_possible; i++) {
 		if ((int)i == self || !cpu_is_online(i))
 			continue;
-		if (READ_ONCE(cpus[i].serial_seq) < b->step_seq)
+		if (!qs_cpu_saw(i, b->step_seq))
 			engine_violation("every CPU saw the previous step before this write", i,
 					 "site %p bytes %u-%u: CPU %u last serialized at write %llu, the previous step ended at %llu",
 					 s->addr, off, off + len - 1, i,
@@ -105,7 +106,9 @@ void engine_check_write(struct patch_batch *b, struct patch_site *s, unsigned of
  * that may run its sites: a protocol that leaves out its last sync is
  * caught here, at the patch that left it out, whatever the spinners saw
  * (docs/design.md §5). A CPU that took an interrupt since also counts:
- * its IRET serialized it (SDM vol. 3A 9.3). */
+ * its IRET serialized it (SDM vol. 3A 9.3). So does a CPU a sync deferred
+ * in its quiescent state (docs/design.md §8.7): it serializes on leaving
+ * it, which defer.c's checker asserts. */
 void engine_check_last_sync(struct patch_batch *b)
 {
 	u64 seq = __atomic_load_n(&text_write_seq, __ATOMIC_ACQUIRE);
@@ -113,7 +116,7 @@ void engine_check_last_sync(struct patch_batch *b)
 	for (unsigned i = 0; i < cpus_possible; i++) {
 		if (!cpu_is_online(i) || (int)i == this_cpu()->id)
 			continue;
-		if (READ_ONCE(cpus[i].serial_seq) < seq)
+		if (!qs_cpu_saw(i, seq))
 			engine_violation("every CPU serialized after the last write before retirement",
 					 i, "patch %llu: CPU %u last serialized at write %llu, the last write was %llu",
 					 (unsigned long long)b->gen, i,
@@ -144,7 +147,7 @@ void engine_check_handover(struct patch_batch *old, struct patch_batch *next)
 		for (unsigned i = 0; i < cpus_possible; i++) {
 			if (!cpu_is_online(i) || (int)i == this_cpu()->id)
 				continue;
-			if (READ_ONCE(cpus[i].serial_seq) < s->written)
+			if (!qs_cpu_saw(i, s->written))
 				engine_violation("a dropped descriptor's site is serialized everywhere", i,
 						 "site %p dropped at handover from patch %llu: CPU %u last serialized at write %llu, the site's last write was %llu",
 						 s->addr, (unsigned long long)old->gen, i,

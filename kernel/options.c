@@ -1,6 +1,7 @@
 /* The option table and its values (see options.h and cmdline.h). */
 #include "kernel/arch.h"
 #include "kernel/cmdline.h"
+#include "kernel/defer.h"
 #include "kernel/format.h"
 #include "kernel/options.h"
 #include "kernel/patch.h"
@@ -17,11 +18,12 @@ static const char *check_runner(const char *value);
 
 #define DEFAULT_DELAY_HI 2000	/* ns: widens windows, costs little */
 
-enum { O_TESTS, O_PROTOCOL, O_SEED, O_ITERS, O_SECONDS, O_CPUS, O_ARCH, O_DELAY, O_SPIN, O_BENCH,
+enum { O_TESTS, O_PROTOCOL, O_SYNC, O_SEED, O_ITERS, O_SECONDS, O_CPUS, O_ARCH, O_DELAY, O_SPIN, O_BENCH,
        O_VERBOSE, O_REBOOT, O_RUNNER, O_SCREEN, O_SCREEN_HOLD, O_PREEMPT, O_COUNT };
 
 static const char *const spin_modes[] = { "pause", "tight", NULL };
 static const char *const screen_modes[] = { "on", "off", NULL };
+static const char *const sync_modes[] = { "broadcast", "deferred", NULL };
 static const char *const preempt_modes[] = { "quiesce", "restart", NULL };
 
 static const struct opt_desc descs[O_COUNT] = {
@@ -31,6 +33,9 @@ static const struct opt_desc descs[O_COUNT] = {
 	[O_PROTOCOL] = { "protocol", OPT_STRING, .check = check_protocol,
 			 .accepted = "one of the protocols listed",
 			 .help = "the patching protocol under test" },
+	[O_SYNC] = { "sync", OPT_ENUM, .choices = sync_modes,
+		     .help = "syncs IPI every other CPU (broadcast) or defer quiescent ones to their "
+			     "exit (deferred, docs/design.md §8.7)" },
 	[O_SEED] = { "seed", OPT_UINT, 0, UINT64_MAX, .help = "seed of every random choice" },
 	[O_ITERS] = { "iters", OPT_UINT, 1, 1000000000, .help = "iterations per test" },
 	[O_SECONDS] = { "seconds", OPT_UINT, 1, 86400, .help = "time budget per test" },
@@ -184,6 +189,8 @@ int options_parse(const char *cmdline, char *err, size_t errlen)
 	opts.verbose = vals[O_VERBOSE].set;
 	opts.reboot = vals[O_REBOOT].set ? (unsigned)vals[O_REBOOT].num : 0;
 	opts.protocol = vals[O_PROTOCOL].set ? patch_proto_find(vals[O_PROTOCOL].str) : NULL;
+	opts.sync_deferred = vals[O_SYNC].set && vals[O_SYNC].choice == 1;
+	sync_deferred = opts.sync_deferred;
 	opts.delay_given = vals[O_DELAY].set;
 	opts.delay_lo = vals[O_DELAY].set ? vals[O_DELAY].num : 0;
 	opts.delay_hi = vals[O_DELAY].set ? vals[O_DELAY].num2 : DEFAULT_DELAY_HI;
@@ -217,6 +224,7 @@ void options_print(void)
 				  i == O_CPUS ? "(all)" :
 				  i == O_ARCH ? arch_option_choices[0] :
 				  i == O_PROTOCOL ? "int3" :
+				  i == O_SYNC ? "broadcast" :
 				  i == O_DELAY ? "0-2000" :
 				  i == O_SPIN ? "pause" :
 				  i == O_PREEMPT ? "(both)" :

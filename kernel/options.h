@@ -22,6 +22,7 @@ struct options {
 	u64 delay_lo, delay_hi;	/* ns, the torture delays */
 	bool delay_given;
 	bool spin_tight;	/* spinners without pause */
+	bool sync_deferred;	/* sync=deferred */
 	bool screen_off;	/* screen=off: serial only */
 	unsigned screen_hold;	/* seconds the verdict screen stays before the end */
 	unsigned preempt;	/* preempt=: 0 both in turn, 1 quiesce, 2 restart */

@@ -24,6 +24,7 @@
 #include "kernel/fault.h"
 #include "kernel/format.h"
 #include "kernel/options.h"
+#include "kernel/defer.h"
 #include "kernel/patch_internal.h"
 #include "kernel/printk.h"
 #include "kernel/random.h"
@@ -506,6 +507,11 @@ bool engine_batch_live(void)
 	return __atomic_load_n(&live_batch, __ATOMIC_ACQUIRE) != NULL;
 }
 
+const struct patch_batch *engine_live_batch(void)
+{
+	return __atomic_load_n(&live_batch, __ATOMIC_ACQUIRE);
+}
+
 /* The frame goes with any violation found meanwhile (its report). */
 int patch_trap(struct trap_frame *f, u8 *addr, bool trap_first)
 {
@@ -516,6 +522,7 @@ int patch_trap(struct trap_frame *f, u8 *addr, bool trap_first)
 	bool sim = READ_ONCE(patch_simulate_stale) && stale_sim_hold(addr);
 
 	c->trap_frame = f;
+	qs_site_run("a trap at a patch site");
 	ret = engine_trap_classify(f, addr, trap_first);
 	if (sim && ret == PATCH_TRAP_RETRY)
 		ret = stale_sim_again(f, addr, trap_first);

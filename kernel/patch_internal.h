@@ -76,6 +76,8 @@ int trap_stray(struct trap_frame *f, u8 *addr, u64 seq0, u64 entry_seq);
 /* The trap path past the simulation: live batch, else stray. */
 int engine_trap_classify(struct trap_frame *f, u8 *addr, bool trap_first);
 bool engine_batch_live(void);
+/* The published batch, or NULL (the deferred sync looks at its sites). */
+const struct patch_batch *engine_live_batch(void);
 /* This CPU holds the text mutex: it is the patcher. */
 bool engine_patching_here(void);
 

@@ -26,6 +26,7 @@
  * unsafe-pipe-notail, the control, also drops the tail sync.
  */
 #include "kernel/percpu.h"
+#include "kernel/defer.h"
 #include "kernel/protocols.h"
 #include "kernel/smp.h"
 #include "kernel/string.h"
@@ -49,7 +50,7 @@ static bool overlaps(const struct patch_site *a, const struct patch_site *b)
 static bool pending(const struct patch_site *s)
 {
 	for (unsigned i = 0; i < cpus_possible; i++)
-		if (cpu_is_online(i) && READ_ONCE(cpus[i].serial_seq) < s->written)
+		if (cpu_is_online(i) && !qs_cpu_saw(i, s->written))
 			return true;
 	return false;
 }

@@ -9,6 +9,7 @@
  * says.
  */
 #include "kernel/format.h"
+#include "kernel/defer.h"
 #include "kernel/protocols.h"
 #include "kernel/smp.h"
 #include "kernel/string.h"
@@ -64,11 +65,47 @@ const char *patch_proto_names(void)
 	return names;
 }
 
+/* sync=deferred, armed from a task (the patcher's first step, or its
+ * own wait when it clears the last bit): a quiescent CPU is marked, not
+ * armed, and sent nothing (docs/design.md §8.7). */
+static u32 mask_arm_deferring(struct sync_mask *m)
+{
+	u64 seq = __atomic_load_n(&text_write_seq, __ATOMIC_ACQUIRE);
+	int self = this_cpu()->id;
+	u32 n = 0, deferred = 0;
+
+	for (unsigned i = 0; i < cpus_possible; i++) {
+		bool want = (int)i != self && cpu_is_online(i);
+
+		if (want && qs_try_defer(i, seq)) {
+			want = false;
+			deferred++;
+		}
+		__atomic_store_n(&m->pending[i], want, __ATOMIC_RELAXED);
+		n += want;
+	}
+	qs_note_sync(deferred);
+	if (!n)
+		return 0;
+	__atomic_store_n(&m->left, n, __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < cpus_possible; i++) {
+		if (__atomic_load_n(&m->pending[i], __ATOMIC_RELAXED)) {
+			irqflags_t fl = irq_save();
+
+			arch_send_ipi(&cpus[i], IPI_SYNC);
+			irq_restore(fl);
+		}
+	}
+	return n;
+}
+
 u32 sync_mask_arm(struct sync_mask *m)
 {
 	int self = this_cpu()->id;
 	u32 n = 0;
 
+	if (qs_sync_may_defer(engine_live_batch()))
+		return mask_arm_deferring(m);
 	for (unsigned i = 0; i < cpus_possible; i++) {
 		bool want = (int)i != self && cpu_is_online(i);
 

@@ -1,4 +1,5 @@
 /* SMP calls, NMIs, gates, idle loop and hotplug (see smp.h). */
+#include "kernel/defer.h"
 #include "kernel/fault.h"
 #include "kernel/patch_internal.h"
 #include "kernel/lockorder.h"
@@ -254,12 +255,17 @@ static void on_wake_ipi(struct trap_frame *f)
 	this_cpu()->ipis_received++;	/* the idle loop does the work */
 }
 
+void (*smp_storm_hook)(void);
+
 static void on_storm_ipi(struct trap_frame *f)
 {
 	struct cpu *c = this_cpu();
+	void (*hook)(void) = READ_ONCE(smp_storm_hook);
 
 	c->ipis_received++;
 	c->storm_received++;
+	if (hook)
+		hook();
 }
 
 /* The idle loop: APs live here between tasks ------------------------ */
@@ -271,6 +277,7 @@ static void park(struct cpu *c)
 	WRITE_ONCE(c->online, false);
 	mb();
 	WRITE_ONCE(c->parked, true);
+	qs_park();	/* an EQS: no sync waits for it, ap_entry serializes */
 	/* Halted with interrupts off until the INIT that follows. */
 	halt_forever();
 }
@@ -306,6 +313,9 @@ static __noreturn void idle_loop(struct cpu *c)
 	c->abort = &r;
 	for (;;) {
 		irq_disable();
+		/* Out of the EQS, serialized if a sync deferred this CPU, before
+		 * a call or task can run a site (docs/design.md §8.7). */
+		qs_idle_exit();
 		mailbox_run(c, &c->irq_box);
 		if (READ_ONCE(c->park_request))
 			park(c);
@@ -315,6 +325,7 @@ static __noreturn void idle_loop(struct cpu *c)
 			check_idle_nesting(c);
 			continue;
 		}
+		qs_idle_enter();
 		wait_for_interrupt();	/* sti; hlt: no lost wake-up */
 	}
 }
@@ -338,6 +349,7 @@ void smp_ap_main(struct cpu *c)
 	 * stuck inside an NMI handler) lost its IPI to the INIT: answer it
 	 * now, serializing first, or its sender waits for it forever. */
 	sync_ack_pending();
+	qs_online();
 	WRITE_ONCE(c->online, true);
 	idle_loop(c);
 }

@@ -40,6 +40,8 @@ void send_self_ipi_storm(void);
 /* Sends count fixed-vector IPIs to cpu (as fast as the interrupt
  * controller takes them). */
 void ipi_storm(int cpu, unsigned count);
+/* Run by the storm IPI's handler when set (a test's: poke.deferred_idle). */
+extern void (*smp_storm_hook)(void);
 
 /* A start gate: the participants spin until the last one arrives, then
  * note when they were released. skew = latest - earliest release. */

@@ -14,7 +14,13 @@
  *
  * A protocol may acknowledge a sync its own way (the sync_claim hook:
  * cpumask) or wait for it its own way (sync_wait: unsafe-ack-count).
+ *
+ * sync=deferred: a CPU in an extended quiescent state is neither sent the
+ * IPI nor waited for; it serializes when it leaves the state (defer.c,
+ * docs/design.md §8.7). Only with the standard wait, which knows to skip
+ * it; the others get every CPU.
  */
+#include "kernel/defer.h"
 #include "kernel/patch_internal.h"
 #include "kernel/printk.h"
 #include "kernel/smp.h"
@@ -23,6 +29,8 @@
 #define SYNC_REPORT_MS 5000	/* a sync this slow is reported (once) */
 
 static u64 sync_gen;
+/* The generation that deferred each CPU: its wait skips it. */
+static u64 deferred_in[MAX_CPUS];
 
 /* Sync waits, for tests (patch.h): which wait each CPU is in (0: none),
  * the hook run at its start and at every poll, and the acknowledgements
@@ -157,6 +165,8 @@ void sync_wait_generation(u64 gen)
 
 	sync_wait_begin(&w);
 	for (unsigned i = 0; i < cpus_possible; i++) {
+		if (READ_ONCE(deferred_in[i]) == gen)
+			continue;
 		while ((int)i != self && cpu_is_online(i) &&
 		       __atomic_load_n(&cpus[i].sync_ack, __ATOMIC_ACQUIRE) < gen) {
 			if (!reported && timestamp() - start > ms_to_ticks(SYNC_REPORT_MS)) {
@@ -181,12 +191,46 @@ void check_serialized(void)
 	for (unsigned i = 0; i < cpus_possible; i++) {
 		if (!cpu_is_online(i) || (int)i == this_cpu()->id)
 			continue;
-		if (READ_ONCE(cpus[i].serial_seq) < seq)
+		if (!qs_cpu_saw(i, seq))
 			engine_violation("every CPU serialized after the write", i,
 					 "CPU %u last serialized at write %llu, the text is at write %llu",
 					 i, (unsigned long long)cpus[i].serial_seq,
 					 (unsigned long long)seq);
 	}
+}
+
+/* The deferred sync's sending: each other online CPU is either marked
+ * (quiescent: it owes a serialization) or sent the IPI, one by one, with
+ * interrupts off around each (x86 xAPIC: two ICR writes). */
+static void send_deferring(u64 gen)
+{
+	u64 seq = __atomic_load_n(&text_write_seq, __ATOMIC_ACQUIRE);
+	int self = this_cpu()->id;
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < cpus_possible; i++) {
+		irqflags_t fl;
+
+		if ((int)i == self || !cpu_is_online(i))
+			continue;
+		if (qs_try_defer(i, seq)) {
+			WRITE_ONCE(deferred_in[i], gen);
+			n++;
+			continue;
+		}
+		fl = irq_save();
+		arch_send_ipi(&cpus[i], IPI_SYNC);
+		irq_restore(fl);
+	}
+	qs_note_sync(n);
+}
+
+static void send_sync(struct patch_batch *b, u64 gen)
+{
+	if (proto->hooks->sync_wait == sync_wait_generation && qs_sync_may_defer(b))
+		send_deferring(gen);
+	else
+		arch_send_ipi_all_but_self(IPI_SYNC);
 }
 
 void engine_sync(struct patch_batch *b)
@@ -198,7 +242,7 @@ void engine_sync(struct patch_batch *b)
 	arch_serialize();
 	this_cpu()->serial_seq = __atomic_load_n(&text_write_seq, __ATOMIC_ACQUIRE);
 	if (cpus_online() > 1) {
-		arch_send_ipi_all_but_self(IPI_SYNC);
+		send_sync(b, gen);
 		proto->hooks->sync_wait(gen);
 	}
 	check_serialized();
@@ -215,14 +259,18 @@ void sync_init(void)
 }
 
 /* A bare sync, no patch: what three of cost is the int3 protocol's floor
- * (bench.ipi_rtt). Same path as engine_sync without the checks. */
+ * (bench.ipi_rtt). Same path as engine_sync without the checks, deferring
+ * under sync=deferred as a patch of ordinary text does. */
 void sync_all_cpus(void)
 {
 	u64 gen = __atomic_add_fetch(&sync_gen, 1, __ATOMIC_SEQ_CST);
 
 	arch_serialize();
 	if (cpus_online() > 1) {
-		arch_send_ipi_all_but_self(IPI_SYNC);
+		if (qs_sync_may_defer(NULL))
+			send_deferring(gen);
+		else
+			arch_send_ipi_all_but_self(IPI_SYNC);
 		sync_wait_generation(gen);
 	}
 }

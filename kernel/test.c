@@ -98,7 +98,7 @@ static bool expecting;
 static u64 detections[DET_COUNT];
 static const char *const detector_names[DET_COUNT] = {
 	"exception", "wrong outcome", "invariant checker", "watchdog",
-	"context-tracking checker", "lock-order checker",
+	"context-tracking checker", "lock-order checker", "deferred-sync checker",
 };
 
 const char *detector_name(enum detector d)

@@ -51,6 +51,7 @@ enum detector {
 	DET_EXCEPTION, DET_OUTCOME, DET_INVARIANT, DET_WATCHDOG,
 	DET_CTRACK,	/* kernel/ctrack.c */
 	DET_LOCK_ORDER,	/* kernel/lockorder.c */
+	DET_DEFER,	/* kernel/defer.c: the deferred sync's checker */
 	DET_COUNT
 };
 void test_detect(enum detector d, const char *fmt, ...) __printf(2, 3);

@@ -174,6 +174,9 @@ global edge_exc_site
 %define NOP5 db 0x0f, 0x1f, 0x44, 0x00, 0x00
 
 section .patchable.edge progbits alloc exec nowrite align=64
+global entry_edge_text_start
+global entry_edge_text_end
+entry_edge_text_start:		; the edge sites' text, up to its end below
 
 align 16
 stub_edge_2:
@@ -224,6 +227,7 @@ edge_trap_site:
 trap_edge_own:
 	pop rax
 	jmp trap_common
+entry_edge_text_end:
 
 section .text
 

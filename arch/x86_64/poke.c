@@ -140,3 +140,12 @@ void arch_trap_entry_gap(bool on)
 {
 	bp_entry_gap_enabled = on;
 }
+
+extern const u8 entry_edge_text_start[], entry_edge_text_end[];
+
+bool arch_text_in_entry(const void *addr, unsigned len)
+{
+	const u8 *p = addr;
+
+	return p < entry_edge_text_end && p + len > entry_edge_text_start;
+}

@@ -18,6 +18,7 @@
 #include "arch/x86_64/paging.h"
 #include "arch/x86_64/traps.h"
 #include "kernel/ctrack.h"
+#include "kernel/defer.h"
 #include "kernel/fault.h"
 #include "kernel/patch_internal.h"
 #include "kernel/format.h"
@@ -297,7 +298,11 @@ void trap_dispatch(struct trap_frame *f)
 {
 	struct cpu *c = this_cpu();
 	bool nmi = f->vector == VEC_NMI;
+	bool from_eqs;
 
+	/* Out of a quiescent state first, serialized if a sync deferred
+	 * this CPU: every handler may run a site (docs/design.md §8.7). */
+	from_eqs = qs_trap_enter();
 	note_entry_alignment(f->vector, (u64)(uintptr_t)__builtin_frame_address(0));
 	c->trap_depth++;
 	if (nmi)
@@ -323,6 +328,7 @@ void trap_dispatch(struct trap_frame *f)
 	if (nmi)
 		c->nmi_depth--;
 	c->trap_depth--;
+	qs_trap_exit(from_eqs, !nmi && f->vector >= 32);
 	/* An interrupt returning to process level: where a context may be
 	 * switched, or restarted at the start of a block (kernel/preempt.h). */
 	if (f->vector >= 32 && !c->trap_depth)

@@ -1,11 +1,12 @@
 /*
  * bench.*: what patching costs, per protocol, on the same workload, next
  * to the floor physics sets for it. One machine-readable line per figure:
- *   # bench: name=... protocol=... cpus=N sites=N spin=... n=N median_ns=... ...
+ *   # bench: name=... protocol=... sync=broadcast|deferred cpus=N sites=N spin=... n=N median_ns=... ...
  * Benchmarks run with no torture delays (delay= is set to 0 for them unless
  * given) and never pass or fail on a figure: they fail only when the
  * measurement itself could not be made.
  */
+#include "kernel/defer.h"
 #include "kernel/format.h"
 #include "kernel/options.h"
 #include "kernel/patch.h"
@@ -63,7 +64,8 @@ static void print_stats(const char *head, unsigned n, struct stats s, bool with_
 		ksnprintf(ratio, sizeof(ratio), " floor_ns=%llu floor_ratio=%llu.%03llu",
 			  (unsigned long long)floor_ns, (unsigned long long)(ratio_x1000 / 1000),
 			  (unsigned long long)(ratio_x1000 % 1000));
-	diag("bench: %s %s median_ticks=%llu%s", head, fig, (unsigned long long)s.median, ratio);
+	diag("bench: %s sync=%s %s median_ticks=%llu%s", head, sync_mode_name(), fig,
+	     (unsigned long long)s.median, ratio);
 }
 
 /* The first patch a benchmark could not make: the figure is then not a
@@ -321,8 +323,8 @@ static void batch(const struct patch_proto *p)
 		char fig[256];
 
 		spread(fig, sizeof(fig), batch_reps * 2, s);
-		diag("bench: name=batch protocol=%s cpus=%u sites=%u %s per_site_ns=%llu",
-		     p->name, cpus_online(), sz, fig, (unsigned long long)(ticks_to_ns(s.median) / sz));
+		diag("bench: name=batch protocol=%s sync=%s cpus=%u sites=%u %s per_site_ns=%llu",
+		     p->name, sync_mode_name(), cpus_online(), sz, fig, (unsigned long long)(ticks_to_ns(s.median) / sz));
 	}
 }
 
@@ -468,10 +470,10 @@ static void spinner_cost(const struct patch_proto *p)
 	centi(med, sizeof(med), loss[SPIN_WINDOWS / 2]);
 	centi(lo, sizeof(lo), loss[0]);
 	centi(hi, sizeof(hi), loss[SPIN_WINDOWS - 1]);
-	diag("bench: name=spinner_cost protocol=%s cpus=%u spin=pause window_ms=%u n=%u "
+	diag("bench: name=spinner_cost protocol=%s sync=%s cpus=%u spin=pause window_ms=%u n=%u "
 	     "passes_idle=%llu passes_patching=%llu patches=%llu lost_passes_per_patch=%s "
 	     "lost_min=%s lost_max=%s",
-	     p->name, cpus_online(), SPIN_WINDOW_MS, SPIN_WINDOWS, (unsigned long long)idle_sum,
+	     p->name, sync_mode_name(), cpus_online(), SPIN_WINDOW_MS, SPIN_WINDOWS, (unsigned long long)idle_sum,
 	     (unsigned long long)busy_sum, (unsigned long long)patch_sum, med, lo, hi);
 }
 

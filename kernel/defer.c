@@ -1,0 +1,303 @@
+/* The deferred sync's per-CPU word, its transitions and its checker (see
+ * defer.h and docs/design.md §8.7). */
+#include "kernel/defer.h"
+#include "kernel/events.h"
+#include "kernel/fault.h"
+#include "kernel/format.h"
+#include "kernel/options.h"
+#include "kernel/patch_internal.h"
+#include "kernel/percpu.h"
+#include "kernel/printk.h"
+#include "kernel/test.h"
+#include "kernel/time.h"
+
+#define REPORT_LINES 3
+#define UNORDERED_WINDOW_NS 20000	/* neg.defer_unordered's read-to-write window */
+
+bool sync_deferred;
+enum qs_defect qs_defect;
+
+struct qs_cpu {
+	u64 word;		/* QS_EQS | QS_OWED | seq << QS_SEQ_SHIFT */
+	u64 ledger;		/* the checker's: latest write seq a sync deferred it at */
+	bool in_eqs;		/* the CPU's own idea, for the checker */
+	bool trap_from_eqs;	/* the running outermost trap left the EQS */
+} __aligned(64);
+
+static struct qs_cpu qs[MAX_CPUS];
+static u64 st_syncs, st_cpus, st_exits, st_serialized, st_violations;
+
+const char *sync_mode_name(void)
+{
+	return READ_ONCE(sync_deferred) ? "deferred" : "broadcast";
+}
+
+void qs_stats(struct qs_stats *s)
+{
+	*s = (struct qs_stats){
+		.syncs_deferring = READ_ONCE(st_syncs), .cpus_deferred = READ_ONCE(st_cpus),
+		.exits = READ_ONCE(st_exits), .exits_serialized = READ_ONCE(st_serialized),
+		.violations = READ_ONCE(st_violations),
+	};
+}
+
+static void count(u64 *p, u64 n)
+{
+	__atomic_fetch_add(p, n, __ATOMIC_RELAXED);
+}
+
+static void violation(const char *rule, const char *fmt, ...) __printf(2, 3);
+
+static void violation(const char *rule, const char *fmt, ...)
+{
+	struct cpu *c = this_cpu();
+	static const char *test;	/* whose reports are counted in reports */
+	static u64 reports;
+	const char *now = test_current_name();
+	char msg[200];
+	va_list ap;
+	u64 n;
+
+	__atomic_fetch_add(&st_violations, 1, __ATOMIC_RELAXED);
+	if (READ_ONCE(test) != now) {
+		WRITE_ONCE(test, now);
+		WRITE_ONCE(reports, 0);
+	}
+	n = __atomic_add_fetch(&reports, 1, __ATOMIC_RELAXED);
+	event_log(EV_VIOLATION, n, c->id);
+	if (n > REPORT_LINES)
+		return;
+	va_start(ap, fmt);
+	kvsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	test_detect(DET_DEFER, "DEFERRED SYNC '%s' violated: CPU %d: %s; word %#llx, serialized at "
+		    "write %llu, deferred at write %llu", rule, c->id, msg,
+		    (unsigned long long)READ_ONCE(qs[c->id].word),
+		    (unsigned long long)READ_ONCE(c->serial_seq),
+		    (unsigned long long)READ_ONCE(qs[c->id].ledger));
+	if (n == 1 && failure_begin(c->id, 0))
+		patch_report_trail();
+}
+
+/* The two rules every check point asserts on a CPU outside the EQS. */
+static void check_running(struct cpu *c, const char *where)
+{
+	struct qs_cpu *q = &qs[c->id];
+	u64 w = __atomic_load_n(&q->word, __ATOMIC_ACQUIRE);
+
+	if (w & QS_EQS)
+		violation("a patcher defers only a quiescent CPU",
+			  "%s: the word says quiescent while the CPU runs", where);
+	else if (READ_ONCE(c->serial_seq) < READ_ONCE(q->ledger))
+		violation("a deferred CPU serializes on leaving the EQS, before patchable text",
+			  "%s: not serialized since a sync deferred it", where);
+}
+
+/* CPU side ----------------------------------------------------------- */
+
+/* Serialize, then record it: the order of sync.c's acknowledgement. */
+static void serialize_owed(struct cpu *c)
+{
+	u64 seq = __atomic_load_n(&text_write_seq, __ATOMIC_ACQUIRE);
+
+	arch_serialize();
+	if (READ_ONCE(c->serial_seq) < seq)
+		WRITE_ONCE(c->serial_seq, seq);
+	count(&st_serialized, 1);
+}
+
+static void enter(struct cpu *c, const char *where)
+{
+	struct qs_cpu *q = &qs[c->id];
+
+	if (q->in_eqs)
+		return;
+	check_running(c, where);
+	/* The flag before the word: an NMI in between must see the EQS as
+	 * soon as a patcher may (it leaves it again). */
+	WRITE_ONCE(q->in_eqs, true);
+	/* Nobody else writes a word without QS_EQS: a plain store would do,
+	 * the exchange is for the checker's sake (no release needed beyond
+	 * it: the EQS runs no patchable text). */
+	__atomic_store_n(&q->word, QS_EQS, __ATOMIC_SEQ_CST);
+}
+
+/* Leaves the EQS: atomically (the race with qs_try_defer), then pays
+ * what is owed before returning to anything that may run a site. */
+static void leave(struct cpu *c, const char *where)
+{
+	struct qs_cpu *q = &qs[c->id];
+	u64 old;
+
+	if (!q->in_eqs)
+		return;
+	old = __atomic_fetch_and(&q->word, ~QS_EQS, __ATOMIC_SEQ_CST);
+	WRITE_ONCE(q->in_eqs, false);
+	count(&st_exits, 1);
+	if (old & QS_OWED) {
+		if (qs_defect != QS_NO_SERIALIZE)
+			serialize_owed(c);
+		/* Paid: no patcher writes a word without QS_EQS. */
+		__atomic_store_n(&q->word, 0, __ATOMIC_RELEASE);
+	}
+	check_running(c, where);
+}
+
+void qs_idle_enter(void)
+{
+	enter(this_cpu(), "idle entry");
+}
+
+void qs_idle_exit(void)
+{
+	leave(this_cpu(), "idle exit");
+}
+
+bool qs_trap_enter(void)
+{
+	struct cpu *c = this_cpu();
+
+	if (!qs[c->id].in_eqs)
+		return false;
+	leave(c, "trap entry from the EQS");
+	qs[c->id].trap_from_eqs = true;
+	return true;
+}
+
+bool qs_trap_from_eqs(void)
+{
+	return qs[this_cpu()->id].trap_from_eqs;
+}
+
+/* An interrupt could only have come at the idle loop's halt, which goes
+ * on to leave the EQS anyway; an NMI or exception may have come anywhere
+ * in the EQS and returns into it. */
+void qs_trap_exit(bool left, bool irq)
+{
+	if (left)
+		qs[this_cpu()->id].trap_from_eqs = false;
+	if (left && !irq)
+		enter(this_cpu(), "trap exit to the EQS");
+}
+
+void qs_park(void)
+{
+	enter(this_cpu(), "park");
+}
+
+/* After ap_entry serialized unconditionally (a CPU out of INIT knows no
+ * earlier code, SDM vol. 3A §9.1): whatever the word owed is paid. */
+void qs_online(void)
+{
+	struct cpu *c = this_cpu();
+	struct qs_cpu *q = &qs[c->id];
+
+	WRITE_ONCE(q->in_eqs, false);
+	__atomic_store_n(&q->word, 0, __ATOMIC_SEQ_CST);
+	check_running(c, "bring-up");
+}
+
+void qs_site_run(const char *what)
+{
+	struct cpu *c = this_cpu();
+
+	if (qs[c->id].in_eqs)
+		violation("patchable text runs only outside the EQS", "%s in the EQS", what);
+	else
+		check_running(c, what);
+}
+
+/* Patcher side ------------------------------------------------------- */
+
+bool qs_sync_may_defer(const struct patch_batch *b)
+{
+	/* Individual IPIs only from a task: an interrupt or NMI handler
+	 * sending one could clobber an interrupted sender's destination
+	 * (x86 xAPIC: two ICR writes). */
+	if (!READ_ONCE(sync_deferred) || this_cpu()->trap_depth)
+		return false;
+	/* Entry text runs before the serialization of the entry it is in
+	 * (x86: the NMI entry's first instruction): a patch there must reach
+	 * every CPU the broadcast way, as Linux keeps such keys out of
+	 * deferral. */
+	for (unsigned i = 0; b && i < b->n; i++)
+		if (arch_text_in_entry(b->sites[i].addr, b->sites[i].len))
+			return false;
+	return true;
+}
+
+static void ledger_raise(struct qs_cpu *q, u64 seq)
+{
+	u64 old = __atomic_load_n(&q->ledger, __ATOMIC_RELAXED);
+
+	while (old < seq && !__atomic_compare_exchange_n(&q->ledger, &old, seq, false,
+							 __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+		;
+}
+
+static u64 owed_word(u64 old, u64 seq)
+{
+	u64 had = old & QS_OWED ? old >> QS_SEQ_SHIFT : 0;
+
+	return QS_EQS | QS_OWED | (MAX(had, seq) << QS_SEQ_SHIFT);
+}
+
+/* The neg.defer_unordered control's patcher: it reads the word, takes a
+ * seeded delay (a window the CPU may leave the EQS in), then writes the
+ * word from what it read. A CPU that left meanwhile found nothing owed. */
+static bool try_defer_unordered(struct qs_cpu *q, u64 seq)
+{
+	u64 old = READ_ONCE(q->word);
+
+	if (!(old & QS_EQS))
+		return false;
+	cpu_relax();	/* a vCPU switch under single-threaded TCG */
+	delay_ns(rng_range(&this_cpu()->rng, 1000, UNORDERED_WINDOW_NS));
+	WRITE_ONCE(q->word, owed_word(old, seq));
+	return true;
+}
+
+bool qs_try_defer(unsigned cpu, u64 seq)
+{
+	struct qs_cpu *q = &qs[cpu];
+	u64 old;
+
+	if (qs_defect == QS_UNORDERED) {
+		if (!try_defer_unordered(q, seq))
+			return false;
+	} else {
+		old = __atomic_load_n(&q->word, __ATOMIC_RELAXED);
+		do {
+			if (!(old & QS_EQS))
+				return false;
+		} while (!__atomic_compare_exchange_n(&q->word, &old, owed_word(old, seq), false,
+						      __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
+	}
+	ledger_raise(q, seq);
+	return true;
+}
+
+/* The word first, then serial_seq: a CPU leaving the EQS records its
+ * serialization before it clears QS_OWED (leave), so a word found paid
+ * means serial_seq is already there. */
+bool qs_cpu_saw(unsigned cpu, u64 seq)
+{
+	u64 w = __atomic_load_n(&qs[cpu].word, __ATOMIC_ACQUIRE);
+
+	if ((w & QS_OWED) && w >> QS_SEQ_SHIFT >= seq)
+		return true;
+	return READ_ONCE(cpus[cpu].serial_seq) >= seq;
+}
+
+bool qs_quiescent(unsigned cpu)
+{
+	return __atomic_load_n(&qs[cpu].word, __ATOMIC_ACQUIRE) & QS_EQS;
+}
+
+void qs_note_sync(unsigned deferred)
+{
+	if (!deferred)
+		return;
+	count(&st_syncs, 1);
+	count(&st_cpus, deferred);
+}

@@ -41,6 +41,18 @@ void qs_stats(struct qs_stats *s)
 	};
 }
 
+void qs_stats_total(void)
+{
+	struct qs_stats t;
+
+	qs_stats(&t);
+	diag("sync: %s; syncs that deferred a CPU: %llu (%llu CPUs in all); quiescent-state exits: "
+	     "%llu, of which serialized for a deferred sync: %llu; deferred-sync checker violations: %llu",
+	     sync_mode_name(), (unsigned long long)t.syncs_deferring,
+	     (unsigned long long)t.cpus_deferred, (unsigned long long)t.exits,
+	     (unsigned long long)t.exits_serialized, (unsigned long long)t.violations);
+}
+
 static void count(u64 *p, u64 n)
 {
 	__atomic_fetch_add(p, n, __ATOMIC_RELAXED);

@@ -88,5 +88,8 @@ struct qs_stats {
 	u64 violations;		/* the checker's */
 };
 void qs_stats(struct qs_stats *s);
+/* The run's line: the mode and what deferral did in all (tests forcing it
+ * included). */
+void qs_stats_total(void);
 
 #endif

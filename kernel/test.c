@@ -10,6 +10,7 @@
 #include "kernel/preempt.h"
 #include "kernel/printk.h"
 #include "kernel/string.h"
+#include "kernel/defer.h"
 #include "kernel/test.h"
 #include "kernel/time.h"
 #include "kernel/watchdog.h"
@@ -407,6 +408,7 @@ bool test_run_all(unsigned cpus_online)
 		run_one(t, cpus_online);
 	}
 	patch_stats_total();
+	qs_stats_total();
 	say_if_torture_skipped();
 	tap_final(&tap);
 	tap_open = false;

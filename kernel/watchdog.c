@@ -305,6 +305,10 @@ void watchdog_cpu_start(void)
 
 	c->last_tick = timestamp();
 	c->wd_reported = false;
+	/* Set while this CPU reported or restarted another: an INIT in the
+	 * middle (a CPU restarted while it restarted another) left it set,
+	 * and a busy CPU is never checked again: it then hung unseen. */
+	WRITE_ONCE(c->wd_busy, false);
 	arch_timer_periodic(WATCHDOG_TICK_MS * 1000000ull);
 	WRITE_ONCE(c->wd_armed, true);
 }

@@ -5,6 +5,8 @@
 # against CPUs per protocol, and per-site cost against batch size.
 #
 #   tests/qemu/bench.sh [--sync MODES] [CONFIG...]
+#   tests/qemu/bench.sh --tables     (tables and plots again from the logs of
+#                                     the last run, build/bench/raw-*.log)
 #
 # CONFIG is PLATFORM:CPUS; PLATFORM is
 #   tcg     the system QEMU, single-threaded TCG (one host thread runs every
@@ -91,7 +93,7 @@ function ur(k) { return k in med ? us(med[k]) " (" sprintf("%.2f", rat[k]) ")" :
 
 markdown() {
     local tsv=$1
-    echo "### One-site patch latency (median us, and in brackets / three broadcast syncs timed between the same patches)"
+    echo "### One-site patch latency (median us; in brackets, / three syncs of the row's sync mode timed between the same patches)"
     echo
     echo "| platform | sync | protocol | CPUs | others idle | spinning (pause) | spinning (tight) |"
     echo "|---|---|---|---|---|---|---|"
@@ -101,7 +103,7 @@ markdown() {
         END { for (k in keys) printf "| %s | %s | %s | %s |\n", k,
                   ur(k SUBSEP "idle"), ur(k SUBSEP "pause"), ur(k SUBSEP "tight") }' "$tsv" | sort
     echo
-    echo "### A stream of 64 patches, one site each (median us per patch, and in brackets / three syncs)"
+    echo "### A stream of 64 patches, one site each (median us per patch; in brackets, / three syncs timed between the streams)"
     echo
     echo "| platform | sync | protocol | CPUs | syncs per patch | others idle | spinning (pause) | spinning (tight) |"
     echo "|---|---|---|---|---|---|---|---|"
@@ -121,7 +123,7 @@ markdown() {
         END { for (k in keys) printf "| %s | %s | %s | %s | %s | %s | %s |\n", k, v[k,1], v[k,4], v[k,16],
                   v[k,64], v[k,256], v[k,1024] }' "$tsv" | sort
     echo
-    echo "### Broadcast sync round trip (the unit of the floors above, median ns)"
+    echo "### Sync round trip to every other CPU (the unit of the floors above, median ns; under sync=deferred an idle CPU is marked, not interrupted)"
     echo
     echo "| platform | sync | CPUs | sync round trip |"
     echo "|---|---|---|---|"
@@ -139,12 +141,16 @@ plots() {
         [[ -z $bc || $p == tcg:4 ]] && bc=${p#tcg:}
     done
     [[ -n $bc ]] || { echo "bench.sh: no tcg configuration: no plots"; return 0; }
-    # Latency against CPUs, one line per protocol (tcg, spin=idle, the
-    # first sync mode).
+    # Latency against CPUs, one line per protocol and sync mode (tcg,
+    # spin=idle); batches at one CPU count in the first sync mode.
+    local lat="" sm
     for p in int3 int3-batch cpumask stop-machine trap-first int3-pipe; do
-        tawk -v p="$p" -v s="$s" \
-            '$c_name == "patch_latency" && $c_platform == "tcg" && $c_sync == s && $c_protocol == p &&
-             $c_spin == "idle" { print $c_cpus, $c_median_ns / 1000 }' "$tsv" | sort -n >"$OUT/lat-$p.dat"
+        for sm in "${SYNCS[@]}"; do
+            tawk -v p="$p" -v s="$sm" \
+                '$c_name == "patch_latency" && $c_platform == "tcg" && $c_sync == s && $c_protocol == p &&
+                 $c_spin == "idle" { print $c_cpus, $c_median_ns / 1000 }' "$tsv" | sort -n >"$OUT/lat-$p-$sm.dat"
+            [[ -s $OUT/lat-$p-$sm.dat ]] && lat+="${lat:+ }$p-$sm"
+        done
         tawk -v p="$p" -v s="$s" -v bc="$bc" \
             '$c_name == "batch" && $c_platform == "tcg" && $c_sync == s && $c_protocol == p && $c_cpus == bc {
              print $c_sites, $c_per_site_ns / 1000 }' "$tsv" | sort -n >"$OUT/batch-$p.dat"
@@ -152,11 +158,11 @@ plots() {
     gnuplot <<GP
 set terminal pngcairo size 800,500
 set grid
-set key left top
+set key outside right
 set output "$OUT/latency_vs_cpus.png"
-set title "One-site patch latency, other CPUs idle (QEMU TCG, single-threaded, sync=$s)"
+set title "One-site patch latency, other CPUs idle (QEMU TCG, single-threaded)"
 set xlabel "CPUs"; set ylabel "median latency (us)"
-plot for [p in "int3 int3-batch cpumask stop-machine trap-first int3-pipe"] "$OUT/lat-".p.".dat" using 1:2 with linespoints title p
+plot for [p in "$lat"] "$OUT/lat-".p.".dat" using 1:2 with linespoints title p
 set output "$OUT/per_site_vs_batch.png"
 set title "Cost per site against batch size, $bc CPUs (sync=$s)"
 set logscale x 2; set logscale y
@@ -164,10 +170,9 @@ set xlabel "sites per patch"; set ylabel "median us per site"
 plot for [p in "int3-batch cpumask stop-machine trap-first"] "$OUT/batch-".p.".dat" using 1:2 with linespoints title p
 GP
 }
-
 parse_args() {
     local a
-    SYNCS=(broadcast deferred) CONFIGS=()
+    SYNCS=(broadcast deferred) CONFIGS=() TABLES_ONLY=0
     while (($#)); do
         a=$1
         case $a in
@@ -176,6 +181,7 @@ parse_args() {
                     die_usage "--sync '${2:-}': accepted: broadcast, deferred, or both separated by a comma"
                 IFS=, read -r -a SYNCS <<<"$2"
                 shift 2 ;;
+            --tables) TABLES_ONLY=1; shift ;;
             -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
             *)
                 [[ $a =~ ^[0-9]+$ ]] && a=tcg:$a
@@ -185,14 +191,18 @@ parse_args() {
                 shift ;;
         esac
     done
+    ((TABLES_ONLY == 0 || ${#CONFIGS[@]} == 0)) ||
+        die_usage "--tables takes no configuration: it reads every build/bench/raw-*.log"
     ((${#CONFIGS[@]})) || CONFIGS=(tcg:2 tcg:4 tcg:8 mttcg:2)
 }
 
 main() {
     parse_args "$@"
     mkdir -p "$OUT"
-    rm -f "$OUT"/raw-*.log "$OUT"/raw-*.log.err
-    run_matrix
+    if ((TABLES_ONLY == 0)); then
+        rm -f "$OUT"/raw-*.log "$OUT"/raw-*.log.err
+        run_matrix
+    fi
     compgen -G "$OUT/raw-*.log" >/dev/null || die "no configuration could run on this host: no figures"
     to_tsv >"$OUT/results.tsv"
     markdown "$OUT/results.tsv" >"$OUT/results.md"

@@ -22,9 +22,11 @@ struct qs_cpu {
 	u64 ledger;		/* the checker's: latest write seq a sync deferred it at */
 	bool in_eqs;		/* the CPU's own idea, for the checker */
 	bool trap_from_eqs;	/* the running outermost trap left the EQS */
+	u64 forgiven;		/* the qs_forgive() generation it took */
 } __aligned(64);
 
 static struct qs_cpu qs[MAX_CPUS];
+static u64 forgive_gen;
 static u64 st_syncs, st_cpus, st_exits, st_serialized, st_violations;
 
 const char *sync_mode_name(void)
@@ -87,8 +89,15 @@ static void violation(const char *rule, const char *fmt, ...)
 		    (unsigned long long)READ_ONCE(qs[c->id].word),
 		    (unsigned long long)READ_ONCE(c->serial_seq),
 		    (unsigned long long)READ_ONCE(qs[c->id].ledger));
-	if (n == 1 && failure_begin(c->id, 0))
-		patch_report_trail();
+	if (n > 1)
+		return;
+	/* failure_context() prints the site and the trail, and gives back
+	 * the report lock failure_begin() took: a report that kept it would
+	 * hold every later one for a second. */
+	if (failure_begin(c->id, 0))
+		diag("  deferred-sync violation on CPU %d, %s", c->id,
+		     READ_ONCE(qs[c->id].in_eqs) ? "in the EQS" : "running");
+	failure_context(c->id, 0);
 }
 
 /* The two rules every check point asserts on a CPU outside the EQS. */
@@ -118,20 +127,52 @@ static void serialize_owed(struct cpu *c)
 	count(&st_serialized, 1);
 }
 
+void qs_forgive(void)
+{
+	__atomic_add_fetch(&forgive_gen, 1, __ATOMIC_SEQ_CST);
+}
+
+/* A qs_forgive() this CPU has not taken yet, on a running CPU: serialize
+ * now, which pays whatever a word or the ledger says it owes, clear the
+ * word (no sound patcher writes a running CPU's), and skip this check. */
+static bool forgiving(struct cpu *c, struct qs_cpu *q)
+{
+	u64 g = __atomic_load_n(&forgive_gen, __ATOMIC_ACQUIRE), seq;
+
+	if (q->forgiven == g || q->in_eqs)
+		return false;
+	q->forgiven = g;
+	seq = __atomic_load_n(&text_write_seq, __ATOMIC_ACQUIRE);
+	arch_serialize();
+	if (READ_ONCE(c->serial_seq) < seq)
+		WRITE_ONCE(c->serial_seq, seq);
+	__atomic_store_n(&q->word, 0, __ATOMIC_SEQ_CST);
+	return true;
+}
+
 static void enter(struct cpu *c, const char *where)
 {
 	struct qs_cpu *q = &qs[c->id];
+	u64 owed;
 
 	if (q->in_eqs)
 		return;
-	check_running(c, where);
+	/* Owed while running: only a patcher that wrote the word without
+	 * the atomic exchange (neg.defer_unordered) leaves that. The CPU
+	 * still owes the serialization the ledger records: keep the mark,
+	 * so that it pays on its next exit, unless it just paid. */
+	owed = __atomic_load_n(&q->word, __ATOMIC_RELAXED) & ~QS_EQS;
+	if (forgiving(c, q))
+		owed = 0;
+	else
+		check_running(c, where);
 	/* The flag before the word: an NMI in between must see the EQS as
 	 * soon as a patcher may (it leaves it again). */
 	WRITE_ONCE(q->in_eqs, true);
 	/* Nobody else writes a word without QS_EQS: a plain store would do,
 	 * the exchange is for the checker's sake (no release needed beyond
 	 * it: the EQS runs no patchable text). */
-	__atomic_store_n(&q->word, QS_EQS, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&q->word, QS_EQS | owed, __ATOMIC_SEQ_CST);
 }
 
 /* Leaves the EQS: atomically (the race with qs_try_defer), then pays
@@ -152,7 +193,8 @@ static void leave(struct cpu *c, const char *where)
 		/* Paid: no patcher writes a word without QS_EQS. */
 		__atomic_store_n(&q->word, 0, __ATOMIC_RELEASE);
 	}
-	check_running(c, where);
+	if (!forgiving(c, q))
+		check_running(c, where);
 }
 
 void qs_idle_enter(void)
@@ -215,7 +257,7 @@ void qs_site_run(const char *what)
 
 	if (qs[c->id].in_eqs)
 		violation("patchable text runs only outside the EQS", "%s in the EQS", what);
-	else
+	else if (!forgiving(c, &qs[c->id]))
 		check_running(c, what);
 }
 

@@ -47,6 +47,10 @@ enum qs_defect {
 	QS_UNORDERED,		/* the patcher reads the word, waits, then writes it */
 };
 extern enum qs_defect qs_defect;
+/* After a control's defect: every CPU, at its next transition, serializes
+ * and takes its word and the checker's ledger as that makes them, unchecked
+ * once, so that what the defect left does not fail the next test. */
+void qs_forgive(void);
 
 /* CPU side. The idle loop enters the EQS with interrupts off, right
  * before it halts, and leaves it first thing after; the trap dispatcher

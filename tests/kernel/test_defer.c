@@ -301,6 +301,7 @@ static void defer_control(const char *name, enum qs_defect d)
 			break;
 	}
 	qs_defect = QS_SOUND;
+	qs_forgive();
 	test_expect_detection(false);
 	patch_set_delay(lo, hi);
 	patch_use_protocol(saved);

@@ -120,7 +120,7 @@ DEFINE_TEST(poke, mix, 2, TEST_TIMED, "a seeded random mix of sites and injector
 		if (cpus_online() < 3)
 			flags &= ~(T_HOTPLUG | T_TWO_PATCHERS);
 		t = (struct torture){ .name = "poke.mix", .flags = flags,
-				      .iters = test_iters(300) / 3 + 1,
+				      .iters = test_iters(flags & T_HOTPLUG ? HOTPLUG_ITERS : 300) / 3 + 1,
 				      .ms = test_time_share_ms() / 6, .share = 6 - round };
 		if (rng_range(&rng, 0, 1))
 			roles[n++] = SITE_LINE;

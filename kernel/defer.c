@@ -23,6 +23,7 @@ struct qs_cpu {
 	bool in_eqs;		/* the CPU's own idea, for the checker */
 	bool trap_from_eqs;	/* the running outermost trap left the EQS */
 	u64 forgiven;		/* the qs_forgive() generation it took */
+	bool mid;		/* the running trap came inside enter() or leave() */
 } __aligned(64);
 
 static struct qs_cpu qs[MAX_CPUS];
@@ -116,14 +117,20 @@ static void check_running(struct cpu *c, const char *where)
 
 /* CPU side ----------------------------------------------------------- */
 
-/* Serialize, then record it: the order of sync.c's acknowledgement. */
-static void serialize_owed(struct cpu *c)
+/* Serialize, then record it (the order of sync.c's acknowledgement),
+ * owed or not. */
+static void serialize_now(struct cpu *c)
 {
 	u64 seq = __atomic_load_n(&text_write_seq, __ATOMIC_ACQUIRE);
 
 	arch_serialize();
 	if (READ_ONCE(c->serial_seq) < seq)
 		WRITE_ONCE(c->serial_seq, seq);
+}
+
+static void serialize_owed(struct cpu *c)
+{
+	serialize_now(c);
 	count(&st_serialized, 1);
 }
 
@@ -137,15 +144,12 @@ void qs_forgive(void)
  * word (no sound patcher writes a running CPU's), and skip this check. */
 static bool forgiving(struct cpu *c, struct qs_cpu *q)
 {
-	u64 g = __atomic_load_n(&forgive_gen, __ATOMIC_ACQUIRE), seq;
+	u64 g = __atomic_load_n(&forgive_gen, __ATOMIC_ACQUIRE);
 
 	if (q->forgiven == g || q->in_eqs)
 		return false;
 	q->forgiven = g;
-	seq = __atomic_load_n(&text_write_seq, __ATOMIC_ACQUIRE);
-	arch_serialize();
-	if (READ_ONCE(c->serial_seq) < seq)
-		WRITE_ONCE(c->serial_seq, seq);
+	serialize_now(c);
 	__atomic_store_n(&q->word, 0, __ATOMIC_SEQ_CST);
 	return true;
 }
@@ -210,11 +214,24 @@ void qs_idle_exit(void)
 bool qs_trap_enter(void)
 {
 	struct cpu *c = this_cpu();
+	struct qs_cpu *q = &qs[c->id];
 
-	if (!qs[c->id].in_eqs)
+	if (!q->in_eqs)
 		return false;
+	q->trap_from_eqs = true;
+	if (!(__atomic_load_n(&q->word, __ATOMIC_ACQUIRE) & QS_EQS)) {
+		/* An NMI or exception inside a transition: enter() has set
+		 * its flag and not yet the word, or leave() has cleared the
+		 * word and not yet its flag (nor paid what it owes). The
+		 * handler runs outside the EQS and serialized; the exit puts
+		 * the flag back for the transition to finish. No patcher
+		 * defers the CPU meanwhile: the word says running. */
+		WRITE_ONCE(q->in_eqs, false);
+		serialize_now(c);
+		q->mid = true;
+		return true;
+	}
 	leave(c, "trap entry from the EQS");
-	qs[c->id].trap_from_eqs = true;
 	return true;
 }
 
@@ -228,10 +245,17 @@ bool qs_trap_from_eqs(void)
  * in the EQS and returns into it. */
 void qs_trap_exit(bool left, bool irq)
 {
-	if (left)
-		qs[this_cpu()->id].trap_from_eqs = false;
-	if (left && !irq)
+	struct qs_cpu *q = &qs[this_cpu()->id];
+
+	if (!left)
+		return;
+	q->trap_from_eqs = false;
+	if (q->mid) {
+		q->mid = false;
+		WRITE_ONCE(q->in_eqs, true);
+	} else if (!irq) {
 		enter(this_cpu(), "trap exit to the EQS");
+	}
 }
 
 void qs_park(void)

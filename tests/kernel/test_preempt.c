@@ -26,7 +26,7 @@
 
 #define PB_TICK_NS 200000	/* the contexts' CPUs tick every 200 us */
 #define PB_MS 700		/* at most this long per strategy ... */
-#define PB_WANT 1		/* ... or until each of its counts is > 0 */
+#define PB_WANT 1		/* ... or until each of its counts is > 0 (iters=N: >= N) */
 #define PB_NEG_MS 1500		/* the control: until caught, at most this long */
 #define PB_QUIESCE_MS 2000
 #define PB_STOP_MS 5000
@@ -131,14 +131,16 @@ static int pb_flip(enum preempt_mode m)
 	return 0;
 }
 
+static unsigned pb_want = PB_WANT;
+
 static bool pb_enough(enum preempt_mode m, const struct preempt_stats *s)
 {
 	if (m == PREEMPT_NONE)
 		return __atomic_load_n(&pb_bad, __ATOMIC_ACQUIRE) > 0;
-	if (s->inside < PB_WANT || s->resumed_patched < PB_WANT)
+	if (s->inside < pb_want || s->resumed_patched < pb_want)
 		return false;
-	return m == PREEMPT_QUIESCE ? s->quiesce_inside >= PB_WANT :
-				      s->restarts_patched >= PB_WANT;
+	return m == PREEMPT_QUIESCE ? s->quiesce_inside >= pb_want :
+				      s->restarts_patched >= pb_want;
 }
 
 /* Runs the scenario once with strategy m; 0, or -1 when it could not
@@ -245,6 +247,9 @@ DEFINE_TEST(poke, preempt_block, 2, 0,
 	    "a two-instruction block replaced while contexts are preempted inside it: "
 	    "tasks-quiescence and restart-block")
 {
+	/* More of each count than one, for runs that want the scenario to
+	 * last (a break's proof: every restart it skips is a chance). */
+	pb_want = test_iters(PB_WANT);
 	if (opts.preempt != 2 && pb_strategy(PREEMPT_QUIESCE))
 		return;
 	if (opts.preempt != 1 && pb_strategy(PREEMPT_RESTART))

@@ -124,8 +124,7 @@ static void serialize_now(struct cpu *c)
 	u64 seq = __atomic_load_n(&text_write_seq, __ATOMIC_ACQUIRE);
 
 	arch_serialize();
-	if (READ_ONCE(c->serial_seq) < seq)
-		WRITE_ONCE(c->serial_seq, seq);
+	raise_to(&c->serial_seq, seq);
 }
 
 static void serialize_owed(struct cpu *c)
@@ -304,15 +303,6 @@ bool qs_sync_may_defer(const struct patch_batch *b)
 	return true;
 }
 
-static void ledger_raise(struct qs_cpu *q, u64 seq)
-{
-	u64 old = __atomic_load_n(&q->ledger, __ATOMIC_RELAXED);
-
-	while (old < seq && !__atomic_compare_exchange_n(&q->ledger, &old, seq, false,
-							 __ATOMIC_RELEASE, __ATOMIC_RELAXED))
-		;
-}
-
 static u64 owed_word(u64 old, u64 seq)
 {
 	u64 had = old & QS_OWED ? old >> QS_SEQ_SHIFT : 0;
@@ -351,7 +341,7 @@ bool qs_try_defer(unsigned cpu, u64 seq)
 		} while (!__atomic_compare_exchange_n(&q->word, &old, owed_word(old, seq), false,
 						      __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
 	}
-	ledger_raise(q, seq);
+	raise_to(&q->ledger, seq);
 	return true;
 }
 

@@ -5,6 +5,19 @@
 
 #include "kernel/patch.h"
 
+/* Only ever forward: a record of a serialization (serial_seq, a sync's
+ * acknowledgement, a ledger) interrupted by a sync IPI or an NMI whose
+ * handler records a newer one must not put back the older value it read
+ * before the nested one ran. */
+static inline void raise_to(u64 *p, u64 v)
+{
+	u64 old = __atomic_load_n(p, __ATOMIC_RELAXED);
+
+	while (old < v && !__atomic_compare_exchange_n(p, &old, v, false, __ATOMIC_RELEASE,
+						      __ATOMIC_RELAXED))
+		;
+}
+
 /* Marks a step boundary: records it, runs the test hook, delays. */
 void engine_step(struct patch_batch *b, enum patch_step s);
 /* Writes bytes [off, off + len) of site s (through the text alias); the

@@ -80,18 +80,6 @@ void sync_wait_end(struct sync_waiter *w)
 	WRITE_ONCE(wait_now[this_cpu()->id], w->outer);
 }
 
-/* Only ever forward: an acknowledgement interrupted by a sync IPI (or an
- * NMI whose trap handler answers syncs) must not put back the older
- * generation and write sequence it read before the nested one ran. */
-static void raise_to(u64 *p, u64 v)
-{
-	u64 old = __atomic_load_n(p, __ATOMIC_RELAXED);
-
-	while (old < v && !__atomic_compare_exchange_n(p, &old, v, false, __ATOMIC_RELEASE,
-						      __ATOMIC_RELAXED))
-		;
-}
-
 /* Serialize, then acknowledge. The delay sits between the serializing
  * instruction and the bookkeeping that records it: an acknowledgement
  * moved ahead of the serialization then stays visible, unserialized, for

@@ -203,8 +203,9 @@ int insn_format(const struct insn *in, char *buf, size_t size);
  * that raises #UD, like RISC-V's all-zero instruction). */
 enum trap_kind { TRAP_BREAKPOINT, TRAP_INVALID_OPCODE };
 u8 arch_trap_byte(enum trap_kind k);
-/* Writes code bytes through this CPU's writable alias of the page(s),
- * then serializes. */
+/* Writes code bytes through this CPU's writable alias of the page(s).
+ * It does not serialize: the engine does, once per write step (a CPUID
+ * per write was a VM exit per write under KVM). */
 void arch_text_write(u8 *addr, const u8 *bytes, size_t len);
 /* The patch is done: drop this CPU's writable alias. */
 void arch_text_done(void);

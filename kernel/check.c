@@ -77,28 +77,39 @@ void engine_violation(const char *invariant, int cpu, const char *fmt, ...)
  * the previous step's writes (or every other CPU held in a rendezvous).
  * This catches a missing sync at the write that depends on it, whatever
  * timing luck the spinners have. */
-void engine_check_write(struct patch_batch *b, struct patch_site *s, unsigned off,
-			const u8 *bytes, unsigned len)
+static bool others_saw_step(struct patch_batch *b, struct patch_site *s, unsigned off,
+			    unsigned len, int self)
 {
-	int self = this_cpu()->id;
+	bool all = true;
 
-	if (world_stopped || (off == 0 && len == 1 && bytes[0] == proto_trap_byte()))
-		return;
+	for (unsigned i = 0; i < cpus_possible; i++) {
+		if ((int)i == self || !cpu_is_online(i) || qs_cpu_saw(i, b->step_seq))
+			continue;
+		all = false;
+		engine_violation("every CPU saw the previous step before this write", i,
+				 "site %p bytes %u-%u: CPU %u last serialized at write %llu, the previous step ended at %llu",
+				 s->addr, off, off + len - 1, i,
+				 (unsigned long long)cpus[i].serial_seq,
+				 (unsigned long long)b->step_seq);
+	}
+	return all;
+}
+
+/* The rest of engine_check_write (patch_internal.h), out of line. */
+void engine_check_write_slow(struct patch_batch *b, struct patch_site *s, unsigned off,
+			     const u8 *bytes, unsigned len)
+{
+	struct cpu *c = this_cpu();
+
 	if (READ_ONCE(s->addr[0]) != proto_trap_byte()) {
-		engine_violation("a live site changes only behind a trap byte", self,
+		engine_violation("a live site changes only behind a trap byte", c->id,
 				 "site %p bytes %u-%u written while its first byte is %02x",
 				 s->addr, off, off + len - 1, s->addr[0]);
 		return;
 	}
-	for (unsigned i = 0; i < cpus_possible; i++) {
-		if ((int)i == self || !cpu_is_online(i))
-			continue;
-		if (!qs_cpu_saw(i, b->step_seq))
-			engine_violation("every CPU saw the previous step before this write", i,
-					 "site %p bytes %u-%u: CPU %u last serialized at write %llu, the previous step ended at %llu",
-					 s->addr, off, off + len - 1, i,
-					 (unsigned long long)cpus[i].serial_seq,
-					 (unsigned long long)b->step_seq);
+	if (others_saw_step(b, s, off, len, c->id)) {
+		c->step_checked_gen = b->gen;
+		c->step_checked_seq = b->step_seq;
 	}
 }
 

@@ -73,6 +73,7 @@ bool cowrite_poll(void)
 					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return false;	/* the patcher took it back */
 	write_share(cw_batch, cw_kind, 1);
+	engine_serialize_self();
 	arch_text_done();
 	__atomic_add_fetch(&cw.jobs, 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&cw_state, CW_DONE, __ATOMIC_RELEASE);
@@ -130,7 +131,6 @@ bool cowrite_step(struct patch_batch *b, enum write_kind k)
 	/* The co-writer's writes are this step's too: the patcher has seen
 	 * them (acquire above) and serializes before it goes on, as after its
 	 * own writes (SDM vol. 3A 8.1.3). */
-	arch_serialize();
-	this_cpu()->serial_seq = __atomic_load_n(&text_write_seq, __ATOMIC_ACQUIRE);
+	engine_serialize_self();
 	return true;
 }

@@ -297,6 +297,8 @@ bool qs_sync_may_defer(const struct patch_batch *b)
 	 * (x86: the NMI entry's first instruction): a patch there must reach
 	 * every CPU the broadcast way, as Linux keeps such keys out of
 	 * deferral. */
+	if (b && __atomic_load_n(&b->state, __ATOMIC_ACQUIRE) == BATCH_LIVE)
+		return !b->entry_text;	/* found once, when it was published */
 	for (unsigned i = 0; b && i < b->n; i++)
 		if (arch_text_in_entry(b->sites[i].addr, b->sites[i].len))
 			return false;

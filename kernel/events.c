@@ -2,7 +2,7 @@
  * context: a slot is claimed with one atomic add, so an NMI that logs in
  * the middle of a logger only takes the next slot. */
 #include "kernel/ctrack.h"
-#include "kernel/events.h"
+#include "kernel/event_log.h"
 #include "kernel/format.h"
 #include "kernel/patch.h"
 #include "kernel/percpu.h"
@@ -16,10 +16,7 @@ static const char *const type_names[EV_TYPES] = {
 
 void event_log(enum event_type type, u64 a, u64 b)
 {
-	struct cpu *c = this_cpu();
-	u32 slot = __atomic_fetch_add(&c->ev_head, 1, __ATOMIC_RELAXED) % EVENT_RING;
-
-	c->events[slot] = (struct event){ .when = timestamp(), .a = a, .b = b, .type = type };
+	event_log_inline(type, a, b);
 }
 
 static void describe(const struct event *e, char *buf, size_t size)

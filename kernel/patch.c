@@ -20,7 +20,7 @@
  * file calls the hooks and holds the standard ones it implements.
  */
 #include "kernel/cowrite.h"
-#include "kernel/events.h"
+#include "kernel/event_log.h"
 #include "kernel/fault.h"
 #include "kernel/format.h"
 #include "kernel/options.h"
@@ -218,11 +218,12 @@ static bool owns(struct patch_batch *b, struct patch_site *s, unsigned off, unsi
 	return s >= b->sites && s < b->sites + b->n && len && off + len <= s->len;
 }
 
-void engine_write(struct patch_batch *b, struct patch_site *s, unsigned off,
-		  const u8 *bytes, unsigned len)
+/* Inline into engine_write_site's write steps, a batch's every write. */
+static inline __attribute__((always_inline)) void
+write_one(struct patch_batch *b, struct patch_site *s, unsigned off, const u8 *bytes, unsigned len)
 {
 	/* Logged first: a violation's trail then ends with this write. */
-	event_log(EV_WRITE, (u64)(uintptr_t)s->addr + off, bytes[0]);
+	event_log_inline(EV_WRITE, (u64)(uintptr_t)s->addr + off, bytes[0]);
 	if (!owns(b, s, off, len)) {
 		engine_violation("a write changes only the bytes its site owns", this_cpu()->id,
 				 "write of bytes %u-%u at site %p (%u bytes, %s batch)", off,
@@ -234,11 +235,29 @@ void engine_write(struct patch_batch *b, struct patch_site *s, unsigned off,
 	if (proto->wide_first_byte && off == 0 && len == 1 && bytes[0] == proto_trap_byte())
 		wide_text_write(s->addr, bytes[0]);	/* a negative control's defect */
 	else
-		arch_text_write(s->addr + off, bytes, len);	/* serializes */
-	this_cpu()->serial_seq = __atomic_add_fetch(&text_write_seq, 1, __ATOMIC_SEQ_CST);
-	s->written = this_cpu()->serial_seq;
+		arch_text_write(s->addr + off, bytes, len);
+	s->written = __atomic_add_fetch(&text_write_seq, 1, __ATOMIC_SEQ_CST);
 	if (off == 0 && bytes[0] != proto_trap_byte())
-		site_rec_removed(b, s, this_cpu()->serial_seq);
+		site_rec_removed(b, s, s->written);
+}
+
+/* The writer serializes after its writes (SDM vol. 3A 8.1.3: they went
+ * through another linear address), and records it. Once per write step,
+ * not per write: until then its own serial_seq lags its writes, which is
+ * what it is (a trap it takes meanwhile at a site it wrote is "late",
+ * never "stale", docs/design.md §4.2); no rule reads the writer's own
+ * serial_seq within its step, only other CPUs' and the previous step's. */
+void engine_serialize_self(void)
+{
+	arch_serialize();
+	raise_to(&this_cpu()->serial_seq, __atomic_load_n(&text_write_seq, __ATOMIC_ACQUIRE));
+}
+
+void engine_write(struct patch_batch *b, struct patch_site *s, unsigned off,
+		  const u8 *bytes, unsigned len)
+{
+	write_one(b, s, off, bytes, len);
+	engine_serialize_self();
 }
 
 void engine_write_site(struct patch_batch *b, unsigned i, enum write_kind k)
@@ -248,15 +267,15 @@ void engine_write_site(struct patch_batch *b, unsigned i, enum write_kind k)
 
 	switch (k) {
 	case W_TRAPS:
-		return engine_write(b, s, 0, &trap, 1);
+		return write_one(b, s, 0, &trap, 1);
 	case W_TAILS:
 		if (s->len > 1)
-			engine_write(b, s, 1, s->new + 1, s->len - 1);
+			write_one(b, s, 1, s->new + 1, s->len - 1);
 		return;
 	case W_HEADS:
-		return engine_write(b, s, 0, s->new, 1);
+		return write_one(b, s, 0, s->new, 1);
 	case W_WHOLE:
-		return engine_write(b, s, 0, s->new, s->len);
+		return write_one(b, s, 0, s->new, s->len);
 	}
 }
 
@@ -268,6 +287,7 @@ static void write_step(struct patch_batch *b, enum write_kind k)
 		return;
 	for (unsigned i = 0; i < b->n; i++)
 		engine_write_site(b, i, k);
+	engine_serialize_self();
 }
 
 void engine_write_traps(struct patch_batch *b)
@@ -298,6 +318,9 @@ void engine_publish(struct patch_batch *b)
 		engine_violation("descriptors never live on a stack", this_cpu()->id,
 				 "batch %p (sites %p) is on the patcher's stack", b, b->sites);
 	b->gen = ++batch_gen;
+	b->entry_text = false;
+	for (unsigned i = 0; i < b->n; i++)
+		b->entry_text |= arch_text_in_entry(b->sites[i].addr, b->sites[i].len);
 	b->refs = 1;
 	b->state = BATCH_LIVE;
 	__atomic_add_fetch(&patch_seq, 1, __ATOMIC_SEQ_CST);
@@ -615,4 +638,5 @@ void patch_raw_write(u8 *addr, const u8 *bytes, unsigned len)
 	arch_text_write(addr, bytes, len);
 	arch_text_done();
 	__atomic_add_fetch(&text_write_seq, 1, __ATOMIC_SEQ_CST);
+	engine_serialize_self();
 }

@@ -33,6 +33,7 @@ struct patch_batch {
 	u32 state;		/* enum patch_state */
 	u64 gen;		/* which patch this is, for reports */
 	u64 step_seq;		/* text_write_seq when the current step began */
+	bool entry_text;	/* a site is in entry text (set when published) */
 };
 
 /* Protocol steps, as reports and the NMI injector name them. */
@@ -180,10 +181,12 @@ struct patch_proto {
 
 extern const struct patch_proto *const patch_protocols[];
 extern const struct patch_proto *proto;	/* the one chosen at boot */
-/* The byte the current protocol traps with. */
+/* The byte the current protocol traps with: arch_trap_byte(proto->trap),
+ * kept by patch_use_protocol (every write and trap asks for it). */
+extern u8 proto_trap;
 static inline u8 proto_trap_byte(void)
 {
-	return arch_trap_byte(proto->trap);
+	return proto_trap;
 }
 const struct patch_proto *patch_proto_find(const char *name);
 /* "int3, int3-batch, ..." for error messages. */

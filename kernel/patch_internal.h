@@ -4,6 +4,7 @@
 #define PT_PATCH_INTERNAL_H
 
 #include "kernel/patch.h"
+#include "kernel/percpu.h"
 
 /* Only ever forward: a record of a serialization (serial_seq, a sync's
  * acknowledgement, a ledger) interrupted by a sync IPI or an NMI whose
@@ -22,6 +23,9 @@ static inline void raise_to(u64 *p, u64 v)
 void engine_step(struct patch_batch *b, enum patch_step s);
 /* Writes bytes [off, off + len) of site s (through the text alias); the
  * invariant checker sees every write. */
+/* Serializes this CPU and records it (serial_seq): a writer does, after
+ * each write step's writes. */
+void engine_serialize_self(void);
 void engine_write(struct patch_batch *b, struct patch_site *s, unsigned off,
 		  const u8 *bytes, unsigned len);
 /* Every site's first byte := the protocol's trap byte; tails; heads;
@@ -53,10 +57,31 @@ void engine_retire(struct patch_batch *b);
 /* A sync (sync.c): every online CPU serializes after the writes so far;
  * then the checker asserts it. */
 void engine_sync(struct patch_batch *b);
+/* Every online CPU but this one is held in a rendezvous (stop-machine):
+ * whole-instruction writes are then legal (NMIs aside). */
+extern volatile bool world_stopped;
 /* check.c: the rule of every write (before it is made), and the last
  * sync's (at retirement). */
-void engine_check_write(struct patch_batch *b, struct patch_site *s, unsigned off,
-			const u8 *bytes, unsigned len);
+void engine_check_write_slow(struct patch_batch *b, struct patch_site *s, unsigned off,
+			     const u8 *bytes, unsigned len);
+/* Inline, for the common case of every write of a step after its first:
+ * a trap byte needs no check, and once this CPU found every other CPU
+ * serialized after the previous step, the later writes of that step need
+ * not look again (the condition only ever becomes true: serial_seq and a
+ * deferral's mark only grow). A step that failed it is looked at again at
+ * its every write. */
+static inline void engine_check_write(struct patch_batch *b, struct patch_site *s,
+				      unsigned off, const u8 *bytes, unsigned len)
+{
+	const struct cpu *c = this_cpu();
+
+	if (world_stopped || (off == 0 && len == 1 && bytes[0] == proto_trap_byte()))
+		return;
+	if (READ_ONCE(s->addr[0]) == proto_trap_byte() && c->step_checked_gen == b->gen &&
+	    c->step_checked_seq == b->step_seq)
+		return;
+	engine_check_write_slow(b, s, off, bytes, len);
+}
 void engine_check_last_sync(struct patch_batch *b);
 /* After the last step: bytes are new, no trap byte is left, no handler
  * holds a reference. Returns 0 or -1 (reported). */
@@ -69,9 +94,6 @@ void engine_violation(const char *invariant, int cpu, const char *fmt, ...) __pr
 void engine_violations_reset(void);
 u64 engine_violations(void);
 
-/* Every online CPU but this one is held in a rendezvous (stop-machine):
- * whole-instruction writes are then legal (NMIs aside). */
-extern volatile bool world_stopped;
 /* Bumped after every text write; each CPU notes the value it saw at its
  * last serializing event (trap return, sync), see percpu.h. */
 extern u64 text_write_seq;

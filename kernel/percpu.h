@@ -85,6 +85,8 @@ struct cpu {
 	u64 trap_entry_seq;		/* serial_seq when the running exception hit */
 	u64 stale_site;			/* last site of a stale trap, for progress */
 	u64 sync_ack;			/* last sync generation acknowledged */
+	u64 step_checked_gen;		/* the patch and step this CPU, writing, */
+	u64 step_checked_seq;		/* found every other CPU serialized for */
 	const struct trap_frame *trap_frame;	/* patch_trap's, for violation reports */
 	u32 ev_head;
 	struct event events[EVENT_RING];

@@ -29,6 +29,7 @@ const struct patch_proto *const patch_protocols[] = {
 };
 
 const struct patch_proto *proto = &proto_int3;
+u8 proto_trap;
 
 /* The standard select hook: the trap entry in its safe form (arch.h). */
 void select_standard(void)
@@ -42,6 +43,7 @@ void patch_use_protocol(const struct patch_proto *p)
 	if (proto != p)
 		patch_flush();	/* nothing pending under the old one */
 	proto = p;
+	proto_trap = arch_trap_byte(p->trap);
 	arch_patch_init(p->trap);
 	p->hooks->select();
 }

@@ -21,11 +21,6 @@ unsigned cpus_limit(void)
 	return limit;
 }
 
-bool cpu_is_online(int cpu)
-{
-	return cpu >= 0 && (unsigned)cpu < cpus_possible && READ_ONCE(cpus[cpu].online);
-}
-
 unsigned cpus_online(void)
 {
 	unsigned n = 0;

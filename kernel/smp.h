@@ -17,7 +17,11 @@ void smp_init(unsigned max_cpus);
 unsigned cpus_online(void);
 /* The cpus= limit in force (MAX_CPUS when not given). */
 unsigned cpus_limit(void);
-bool cpu_is_online(int cpu);
+/* Inline: the sync and checker loops ask it of every CPU, on every step. */
+static inline bool cpu_is_online(int cpu)
+{
+	return cpu >= 0 && (unsigned)cpu < cpus_possible && READ_ONCE(cpus[cpu].online);
+}
 
 /* Runs fn(arg) on cpu. Without SMP_IRQ it runs in the target's idle loop
  * with interrupts on, after any task already running there finishes. */

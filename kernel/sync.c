@@ -221,6 +221,18 @@ static void send_sync(struct patch_batch *b, u64 gen)
 		arch_send_ipi_all_but_self(IPI_SYNC);
 }
 
+/* Whether a CPU other than this one is online (usually found at the
+ * first or second entry, unlike a count). */
+static bool others_online(void)
+{
+	int self = this_cpu()->id;
+
+	for (unsigned i = 0; i < cpus_possible; i++)
+		if ((int)i != self && cpu_is_online(i))
+			return true;
+	return false;
+}
+
 void engine_sync(struct patch_batch *b)
 {
 	u64 gen;
@@ -229,7 +241,7 @@ void engine_sync(struct patch_batch *b)
 	event_log(EV_SYNC, gen, 0);
 	arch_serialize();
 	this_cpu()->serial_seq = __atomic_load_n(&text_write_seq, __ATOMIC_ACQUIRE);
-	if (cpus_online() > 1) {
+	if (others_online()) {
 		send_sync(b, gen);
 		proto->hooks->sync_wait(gen);
 	}
@@ -254,7 +266,7 @@ void sync_all_cpus(void)
 	u64 gen = __atomic_add_fetch(&sync_gen, 1, __ATOMIC_SEQ_CST);
 
 	arch_serialize();
-	if (cpus_online() > 1) {
+	if (others_online()) {
 		if (qs_sync_may_defer(NULL))
 			send_deferring(gen);
 		else

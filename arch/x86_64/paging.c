@@ -27,10 +27,6 @@
 #define PTE_ADDR 0x000ffffffffff000ull
 #define LARGE_SIZE (2 * MiB)
 
-/* The alias window: the last 512 GiB slot of the address space, three
- * pages per CPU (two mapped, one hole between neighbours). */
-#define ALIAS_BASE 0xffffff8000000000ull
-#define ALIAS_SLOT_PAGES 3
 
 extern char __text_start[], __text_end[], __rodata_start[], __rodata_end[];
 extern char __data_start[], __kernel_end[], boot_stack_guard[];
@@ -194,48 +190,52 @@ void *phys_map(u64 pa, size_t len)
 	return (void *)(uintptr_t)pa;
 }
 
-static u64 alias_slot(void)
+static u64 alias_slot(unsigned cpu)
 {
-	return ALIAS_BASE + (u64)this_cpu()->id * ALIAS_SLOT_PAGES * PAGE_SIZE;
+	return ALIAS_BASE + (u64)cpu * ALIAS_SLOT_PAGES * PAGE_SIZE;
 }
 
-/* What each CPU's alias slot maps now (two pages; 0: nothing), so that
- * the writes of one patch to the same page(s) map them once. */
-static u64 alias_mapped[MAX_CPUS][2];
+u64 alias_mapped[MAX_CPUS][2];
+/* The page table entries of each CPU's alias window, found once: its
+ * tables are made at boot, 4 KiB pages, and never split or freed. */
+static u64 *alias_pte[MAX_CPUS][2];
 
-static void alias_set(unsigned k, u64 page)
+static void alias_set(unsigned cpu, unsigned k, u64 page)
 {
-	u64 slot = alias_slot() + k * PAGE_SIZE;
-	u64 *m = &alias_mapped[this_cpu()->id][k];
+	u64 slot = alias_slot(cpu) + k * PAGE_SIZE;
+	u64 *m = &alias_mapped[cpu][k];
 
 	if (*m == page)
 		return;
-	if (page)
-		map_page(slot, paging_query(page).phys, MAP_WRITE);
-	else
-		unmap_page(slot);
+	if (!alias_pte[cpu][k])
+		alias_pte[cpu][k] = walk_create(slot, 1);
+	*alias_pte[cpu][k] = page ? (paging_query(page).phys & PTE_ADDR) | leaf_bits(MAP_WRITE) : 0;
+	invlpg((void *)(uintptr_t)slot);
 	*m = page;
 }
 
-void *text_alias_map(const void *addr, size_t len)
+void *text_alias_map_slow(const void *addr, size_t len)
 {
-	u64 a = (u64)(uintptr_t)addr, slot = alias_slot();
+	unsigned cpu = this_cpu()->id;
+	u64 a = (u64)(uintptr_t)addr, slot = alias_slot(cpu);
 	u64 first = ALIGN_DOWN(a, PAGE_SIZE);
 	u64 last = ALIGN_DOWN(a + (len ? len - 1 : 0), PAGE_SIZE);
 
 	if (last - first > PAGE_SIZE)
 		panic("text_alias_map: %zu bytes at %#llx span more than two pages",
 		      len, (unsigned long long)a);
-	alias_set(0, first);
+	alias_set(cpu, 0, first);
 	if (last != first)
-		alias_set(1, last);
+		alias_set(cpu, 1, last);
 	return (void *)(uintptr_t)(slot + (a - first));
 }
 
 void text_alias_unmap(void)
 {
-	alias_set(0, 0);
-	alias_set(1, 0);
+	unsigned cpu = this_cpu()->id;
+
+	alias_set(cpu, 0, 0);
+	alias_set(cpu, 1, 0);
 }
 
 static unsigned region_flags(u32 type)

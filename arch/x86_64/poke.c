@@ -41,9 +41,6 @@ void arch_text_write(u8 *addr, const u8 *bytes, size_t len)
 
 	for (size_t i = 0; i < len; i++)
 		alias[i] = bytes[i];
-	/* SDM vol. 3A 8.1.3: the self-modifying-code check is by linear
-	 * address, and the write went through another one: serialize. */
-	arch_serialize();
 }
 
 bool arch_emulate(struct trap_frame *f, const struct insn *in, u8 *addr, bool push_call)

@@ -282,6 +282,10 @@ static int run_mode(const char *mode, int self)
 		pr_err("# error: unknown mode '%s' (accepted: idle, pause, tight, sites64)\n", mode);
 		return -EINVAL;
 	}
+	/* Warm up before the spinners start: they must see both directions
+	 * from the measured toggles alone. */
+	static_branch_enable(&key_one);
+	static_branch_disable(&key_one);
 	if (k != SPIN_IDLE) {
 		spinning = start_spinners(k, self);
 		if (spinning <= 0) {
@@ -291,8 +295,6 @@ static int run_mode(const char *mode, int self)
 			return spinning ? spinning : -ENODEV;
 		}
 	}
-	static_branch_enable(&key_one);	/* warm up */
-	static_branch_disable(&key_one);
 	bad = toggle_n(&key_one, false);
 	if (spinning)
 		stop_spinners(&min_on, &min_off);

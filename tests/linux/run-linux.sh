@@ -128,7 +128,7 @@ main() {
     parse_args "$@"
     mkdir -p "$OUT" "$(dirname "$log")"
     dir=$("$ROOT/tests/tools/linux61.sh" 2>"$OUT/fetch.err") ||
-        die_host "no Linux 6.1: $(grep -a '^linux61.sh: ' "$OUT/fetch.err" | tail -n 1)"
+        die_host "no Linux 6.1: $(grep -a "^linux61.sh: " "$OUT/fetch.err" | tail -n 1 | sed "s/^linux61.sh: //")"
     bin=$(qemu_bin)
     build_module "$(cat "$dir/headers")"
     build_initramfs "$(cat "$dir/busybox")"

@@ -94,7 +94,8 @@ pin_gone() {
 
 download() {
     echo "$ME: fetching ${PACKAGES[*]} from $SUITE into $DIR" >&2
-    private_apt apt-get update >&2 || die "apt-get update of $SUITE failed (network? see above)"
+    # --error-on=any: without it a mirror that cannot be reached is only a warning.
+    private_apt apt-get update --error-on=any >&2 || die "apt-get update of $SUITE from $(system_mirror) failed (no network? see above)"
     private_apt apt-cache madison "linux-headers-$LINUX_ABI-amd64" 2>/dev/null |
         awk -v v="$LINUX_VERSION" '$3 == v {found = 1} END {exit !found}' || pin_gone
     rm -rf "$DIR/debs"

@@ -241,11 +241,13 @@ plots() {
     local tsv=$1 p s bc=""
     command -v gnuplot >/dev/null || die "gnuplot is missing (tests/tools/deps.sh installs gnuplot-nox)"
     s=${SYNCS[0]}
-    # The batch plot's CPU count: 4 if measured on tcg, else the first tcg one.
-    for p in "${CONFIGS[@]}"; do
-        [[ $p == tcg:* ]] || continue
-        [[ -z $bc || $p == tcg:4 ]] && bc=${p#tcg:}
-    done
+    # The batch plot's CPU count: 4 if measured on tcg, else the first tcg
+    # one (from the figures, which --tables may have from fewer configurations).
+    bc=$(tawk '$c_name == "batch" && $c_platform == "tcg" { print $c_cpus }' "$tsv" | sort -un |
+        awk '!b || $1 == 4 { b = $1 } END { print b }')
+    # Its sync mode: the first asked for, else the first measured.
+    tawk -v s="$s" '$c_name == "batch" && $c_sync == s { f = 1 } END { exit !f }' "$tsv" ||
+        s=$(tawk '$c_name == "batch" && $c_kernel == "poketorture" { print $c_sync; exit }' "$tsv")
     [[ -n $bc ]] || { echo "bench.sh: no tcg configuration: no plots"; return 0; }
     # Latency against CPUs, one line per protocol and sync mode (tcg,
     # spin=idle); batches at one CPU count in the first sync mode.

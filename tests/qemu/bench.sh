@@ -204,7 +204,7 @@ linux_table() {
         function us(ns, d) { return sprintf("%." d "f", ns / 1000) }
         function cell(k, s, d,  r) {
             if (!((k, s) in ours)) return "-"
-            r = k in lin && !bad[k] && ours[k, s] > 0 ? sprintf(" (%.1fx)", lin[k] / ours[k, s]) : ""
+            r = k in lin && !bad[k] && ours[k, s] > 0 ? sprintf(lin[k] < ours[k, s] ? " (%.2fx)" : " (%.1fx)", lin[k] / ours[k, s]) : ""
             return us(ours[k, s], d) r }
         { base = $c_platform " | " $c_cpus " | " $c_round }
         $c_kernel == "linux" && $c_name == "static_key" {

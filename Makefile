@@ -180,7 +180,8 @@ prove:
 	$(Q)tests/tools/prove.sh $$BREAKS
 
 # The benchmark matrix (single-threaded TCG with 2, 4 and 8 CPUs, QEMU 10's
-# multi-threaded TCG with 2, each with sync=broadcast and sync=deferred):
+# multi-threaded TCG with 2, each with sync=broadcast and sync=deferred, and
+# Linux 6.1's static-key toggle on each: tests/linux/run-linux.sh):
 # TSV, Markdown tables and PNG plots in build/bench/. BENCH= picks other
 # configurations and sync modes (tests/qemu/bench.sh --help).
 bench:

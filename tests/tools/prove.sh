@@ -13,6 +13,8 @@
 #   # guards: what the detector is for (one line)
 #   # run: qemu --smp 4 -- tests=poke.jmp_flip       (run-qemu.sh arguments)
 #   # run: suite det-replay                          (a suite.manifest line)
+#   # run: linux --smp 2 --modes idle                (tests/linux/run-linux.sh
+#                                                      arguments: Linux 6.1)
 #   # expect: REGEX                                  (grep -E on the output)
 #   diff --git a/... b/...
 set -euo pipefail
@@ -47,7 +49,11 @@ run_in() {
         suite)
             (cd "$tree" && tests/qemu/run-suite.sh --filter "${words[1]}") </dev/null >"$out" 2>&1 || status=$?
             cat "$tree/build/logs/${words[1]}.log" >>"$out" 2>/dev/null || true ;;
-        *) echo "bad run '$run' (qemu ARGS or suite NAME)" >"$out"; return 2 ;;
+        linux)  # the kernel fetched into this tree's cache serves the copy too
+            POKETORTURE_CACHE=${POKETORTURE_CACHE:-$ROOT/.cache} "$tree/tests/linux/run-linux.sh" \
+                --log "$out.serial" "${words[@]:1}" </dev/null >/dev/null 2>"$out" || status=$?
+            cat "$out.serial" >>"$out" 2>/dev/null || true ;;
+        *) echo "bad run '$run' (qemu ARGS, suite NAME or linux ARGS)" >"$out"; return 2 ;;
     esac
     return "$status"
 }
@@ -108,7 +114,7 @@ prove_one() {
 main() {
     while (($#)); do
         case $1 in
-            -h | --help) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+            -h | --help) sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
             --no-baseline) baseline=0 ;;
             -*) die_usage "unknown option '$1' (accepted: --no-baseline, break names)" ;;
             *) [[ -f $BREAKS/$1.patch ]] || die_usage "no break '$1' (known: $(cd "$BREAKS" && ls ./*.patch | sed 's|^\./||; s|\.patch$||' | tr '\n' ' '))"

@@ -33,7 +33,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=$ROOT/build/bench
 COLS=(platform kernel round sync name protocol cpus sites spin to n min_ns p25_ns median_ns p75_ns p99_ns max_ns per_site_ns
       floor_ns floor_ratio passes_idle passes_patching patches lost_passes_per_patch lost_min lost_max syncs_per_patch
-      mismatches passes_on_min passes_off_min status)
+      mismatches passes_on_min passes_off_min status code_floor_ns code_floor_ratio)
 
 die() { echo "bench.sh: $*" >&2; exit 1; }
 die_usage() { echo "bench.sh: usage error: $*" >&2; exit 2; }
@@ -146,17 +146,20 @@ tawk() {
 
 # A figure in microseconds with its ratio to the floor: "12.0 (1.29)".
 readonly US_RATIO='function us(ns) { return ns == "" || ns == "-" ? "" : sprintf("%.1f", ns / 1000) }
-function ur(k) { return k in med ? us(med[k]) " (" sprintf("%.2f", rat[k]) ")" : "" }'
+function ur(k) { return k in med ? us(med[k]) " (" sprintf("%.2f", rat[k]) ((k in crat) && crat[k] != "-" ? "; " sprintf("%.2f", crat[k]) : "") ")" : "" }'
 
 markdown() {
     local tsv=$1
-    echo "### One-site patch latency (median us; in brackets, / three syncs of the row's sync mode timed between the same patches)"
+    echo "### One-site patch latency (median us; in brackets, / three syncs of the row's sync mode timed between the same patches; then / three code writes with their syncs, the same way)"
+    echo
+    echo "The second ratio's floor is the site's first byte written over with itself and a sync: what any protocol that"
+    echo "writes three times pays on the platform when other CPUs run the site (docs/design.md §12.4, two floors)."
     echo
     echo "| platform | sync | protocol | CPUs | others idle | spinning (pause) | spinning (tight) |"
     echo "|---|---|---|---|---|---|---|"
     tawk "$US_RATIO"'
         $c_round == 1 && $c_name == "patch_latency" { key = $c_platform " | " $c_sync " | " $c_protocol " | " $c_cpus; keys[key] = 1
-            med[key, $c_spin] = $c_median_ns; rat[key, $c_spin] = $c_floor_ratio }
+            med[key, $c_spin] = $c_median_ns; rat[key, $c_spin] = $c_floor_ratio; crat[key, $c_spin] = $c_code_floor_ratio }
         END { for (k in keys) printf "| %s | %s | %s | %s |\n", k,
                   ur(k SUBSEP "idle"), ur(k SUBSEP "pause"), ur(k SUBSEP "tight") }' "$tsv" | sort
     echo

@@ -27,6 +27,8 @@ struct qs_cpu {
 } __aligned(64);
 
 static struct qs_cpu qs[MAX_CPUS];
+/* The write seq of the latest head write to entry text (the checker's). */
+static u64 entry_write_seq;
 static u64 forgive_gen;
 static u64 st_syncs, st_cpus, st_exits, st_serialized, st_violations;
 
@@ -210,6 +212,28 @@ void qs_idle_exit(void)
 	leave(this_cpu(), "idle exit");
 }
 
+void qs_note_text_write(const void *addr, unsigned len, u64 seq)
+{
+	if (arch_text_in_entry(addr, len))
+		raise_to(&entry_write_seq, seq);
+}
+
+/* A trap leaving the EQS has run entry text on its way here, before any
+ * serialization: text that must not have changed since this CPU last
+ * serialized, by a write whose sync deferred it (it would have run that
+ * text stale). Found independently of the rule that keeps such patches
+ * from deferring (qs_sync_may_defer), from the write sequences alone. */
+static void check_entry_text(struct cpu *c, struct qs_cpu *q)
+{
+	u64 w = __atomic_load_n(&q->word, __ATOMIC_ACQUIRE);
+	u64 e = __atomic_load_n(&entry_write_seq, __ATOMIC_ACQUIRE);
+
+	if (e && (w & QS_OWED) && w >> QS_SEQ_SHIFT >= e && READ_ONCE(c->serial_seq) < e)
+		violation("entry text is never patched by a deferred sync",
+			  "trap entry from the EQS ran entry text written at write %llu, after "
+			  "which a sync deferred this CPU", (unsigned long long)e);
+}
+
 bool qs_trap_enter(void)
 {
 	struct cpu *c = this_cpu();
@@ -230,6 +254,10 @@ bool qs_trap_enter(void)
 		q->mid = true;
 		return true;
 	}
+	/* After a control, what it left is forgiven (forgiving()), not
+	 * checked. */
+	if (q->forgiven == __atomic_load_n(&forgive_gen, __ATOMIC_ACQUIRE))
+		check_entry_text(c, q);
 	leave(c, "trap entry from the EQS");
 	return true;
 }
@@ -297,6 +325,8 @@ bool qs_sync_may_defer(const struct patch_batch *b)
 	 * (x86: the NMI entry's first instruction): a patch there must reach
 	 * every CPU the broadcast way, as Linux keeps such keys out of
 	 * deferral. */
+	if (qs_defect == QS_DEFER_ENTRY)
+		return true;	/* neg.defer_entry's defect */
 	if (b && __atomic_load_n(&b->state, __ATOMIC_ACQUIRE) == BATCH_LIVE)
 		return !b->entry_text;	/* found once, when it was published */
 	for (unsigned i = 0; b && i < b->n; i++)

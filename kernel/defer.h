@@ -45,8 +45,13 @@ enum qs_defect {
 	QS_SOUND,
 	QS_NO_SERIALIZE,	/* the CPU leaves the EQS and does not serialize */
 	QS_UNORDERED,		/* the patcher reads the word, waits, then writes it */
+	QS_DEFER_ENTRY,		/* syncs of entry text defer quiescent CPUs too */
 };
 extern enum qs_defect qs_defect;
+/* The engine's head write of a site (its new first byte) at write seq:
+ * the checker notes those in entry text, which a CPU runs on its way out
+ * of the EQS before it serializes. */
+void qs_note_text_write(const void *addr, unsigned len, u64 seq);
 /* After a control's defect: every CPU, at its next transition, serializes
  * and takes its word and the checker's ledger as that makes them, unchecked
  * once, so that what the defect left does not fail the next test. */

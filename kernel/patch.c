@@ -237,8 +237,10 @@ write_one(struct patch_batch *b, struct patch_site *s, unsigned off, const u8 *b
 	else
 		arch_text_write(s->addr + off, bytes, len);
 	s->written = __atomic_add_fetch(&text_write_seq, 1, __ATOMIC_SEQ_CST);
-	if (off == 0 && bytes[0] != proto_trap_byte())
+	if (off == 0 && bytes[0] != proto_trap_byte()) {
 		site_rec_removed(b, s, s->written);
+		qs_note_text_write(s->addr, s->len, s->written);
+	}
 }
 
 /* The writer serializes after its writes (SDM vol. 3A 8.1.3: they went

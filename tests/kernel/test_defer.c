@@ -11,6 +11,10 @@
  *   poke.deferred_idle      the scenario, deferral forced on for its run
  *   neg.defer_noserialize   a CPU leaves the state without serializing
  *   neg.defer_unordered     the patcher reads the state, waits, then writes
+ *   poke.deferred_entry     the same with the NMI entry's own edge site:
+ *                           entry text runs before the serialization, so
+ *                           its patches must defer nobody
+ *   neg.defer_entry         they defer quiescent CPUs all the same
  */
 #include "kernel/defer.h"
 #include "kernel/patch.h"
@@ -29,6 +33,9 @@ static u64 started, done;	/* patches begun and completed */
 static u32 state;		/* the site's state after the last completed patch */
 static u8 nmi_want[MAX_CPUS];
 static u64 irq_runs, irq_idle_runs, nmi_runs, nmi_idle_runs, odd, stale;
+/* The site is in entry text (the NMI entry's edge site): NMIs only, which
+ * run it on their way in; nothing to call. */
+static bool edge_mode;
 
 /* Runs the site from a handler. No patch in flight from before the run
  * to after it: the result must be the completed patch's. */
@@ -73,7 +80,13 @@ static bool on_nmi(struct trap_frame *f)
 {
 	if (!__atomic_exchange_n(&nmi_want[this_cpu()->id], 0, __ATOMIC_ACQ_REL))
 		return false;
-	run_sites(true);
+	if (!READ_ONCE(edge_mode)) {
+		run_sites(true);
+		return true;
+	}
+	__atomic_fetch_add(&nmi_runs, 1, __ATOMIC_RELAXED);
+	if (qs_trap_from_eqs())
+		__atomic_fetch_add(&nmi_idle_runs, 1, __ATOMIC_RELAXED);
 	return true;
 }
 
@@ -109,7 +122,7 @@ static int next_cpu(int *t)
 
 static void wake(int c)
 {
-	if (rng_range(&this_cpu()->rng, 0, 3) == 0) {
+	if (READ_ONCE(edge_mode) || rng_range(&this_cpu()->rng, 0, 3) == 0) {
 		__atomic_store_n(&nmi_want[c], 1, __ATOMIC_RELEASE);
 		send_nmi(c);
 	} else {
@@ -172,6 +185,7 @@ struct defer_run {
 	unsigned rounds;
 	int waker;		/* the waker's CPU, -1: none */
 	bool patcher_wakes;	/* the patcher wakes a CPU before each patch */
+	bool edge;		/* the site is the NMI entry's edge site */
 	struct qs_stats before, after;
 	u64 ms;
 };
@@ -184,7 +198,11 @@ static void defer_scenario(struct defer_run *run)
 	int t = this_cpu()->id;
 	unsigned i;
 
-	kit_flip_site(&ds, SITE_BRANCH_SPARE);
+	if (run->edge)
+		kit_edge_site(&ds, EDGE_NMI_ENTRY);
+	else
+		kit_flip_site(&ds, SITE_BRANCH_SPARE);
+	WRITE_ONCE(edge_mode, run->edge);
 	started = done = 0;
 	state = 0;
 	irq_runs = irq_idle_runs = nmi_runs = nmi_idle_runs = odd = stale = 0;
@@ -213,6 +231,7 @@ static void defer_scenario(struct defer_run *run)
 	for (unsigned c = 0; c < MAX_CPUS; c++)
 		nmi_want[c] = 0;
 	WRITE_ONCE(sync_deferred, saved);
+	WRITE_ONCE(edge_mode, false);
 	qs_stats(&run->after);
 	run->ms = ticks_to_ns(timestamp() - t0) / 1000000;
 	run->rounds = i;
@@ -273,10 +292,10 @@ DEFINE_TEST(poke, deferred_idle, 2, 0,
 
 /* A control: the scenario with a defect built in, until the deferred
  * sync's checker caught it (at most 8 runs). */
-static void defer_control(const char *name, enum qs_defect d)
+static void defer_control(const char *name, enum qs_defect d, bool edge)
 {
 	const struct patch_proto *saved = proto;
-	struct defer_run run = { 0 };
+	struct defer_run run = { .edge = edge };
 	unsigned tries;
 	u64 lo, hi;
 
@@ -319,11 +338,37 @@ static void defer_control(const char *name, enum qs_defect d)
 DEFINE_TEST(neg, defer_noserialize, 2, 0,
 	    "a CPU that leaves its quiescent state without serializing is caught by the deferred-sync checker")
 {
-	defer_control("neg.defer_noserialize", QS_NO_SERIALIZE);
+	defer_control("neg.defer_noserialize", QS_NO_SERIALIZE, false);
 }
 
 DEFINE_TEST(neg, defer_unordered, 3, 0,
 	    "a patcher that reads the quiescent state, then writes it after a delay, is caught by the deferred-sync checker")
 {
-	defer_control("neg.defer_unordered", QS_UNORDERED);
+	defer_control("neg.defer_unordered", QS_UNORDERED, false);
+}
+
+DEFINE_TEST(poke, deferred_entry, 2, 0,
+	    "a patch of entry text defers no CPU: CPUs halted in idle, woken by NMIs, run it on their way out")
+{
+	struct defer_run run = { .rounds = test_iters(60), .waker = -1, .patcher_wakes = true,
+				 .edge = true };
+	const struct qs_stats *a = &run.after, *b = &run.before;
+
+	if (!protocol_defers())
+		return test_skip("protocol %s rendezvous every CPU: nothing is deferred", proto->name);
+	defer_scenario(&run);
+	print_run("poke.deferred_entry", &run);
+	test_check(a->syncs_deferring == b->syncs_deferring,
+		   "%llu syncs of entry text deferred %llu CPUs",
+		   (unsigned long long)(a->syncs_deferring - b->syncs_deferring),
+		   (unsigned long long)(a->cpus_deferred - b->cpus_deferred));
+	if (!nmi_idle_runs)
+		return test_error("no NMI woke a CPU from idle to run the patched entry text");
+	test_pass();
+}
+
+DEFINE_TEST(neg, defer_entry, 2, 0,
+	    "syncs of entry text that defer quiescent CPUs are caught by the deferred-sync checker")
+{
+	defer_control("neg.defer_entry", QS_DEFER_ENTRY, true);
 }

@@ -174,5 +174,9 @@ void engine_check_refs(struct patch_batch *b);
 void select_standard(void);
 /* For the retire hooks that do not wait. */
 void engine_ref_put(struct patch_batch *b);
+/* A reference on a live batch for a trap handler; false once it retired. */
+bool engine_ref_get(struct patch_batch *b);
+/* The published batch, or NULL (the trap path's, trap_path.c). */
+struct patch_batch *engine_published(void);
 
 #endif

@@ -172,6 +172,11 @@ static void do_switch(struct pcpu *p, struct trap_frame *f)
 		preempt_qs(from);	/* seen outside, as it is switched out */
 	from->out_ip = ip;
 	from->out_gen = gen_now();
+	/* A recovery point (fault_try) is on its context's stack: it goes
+	 * out and comes back with it, so that a fault in one context never
+	 * resumes in the other's frame. */
+	from->expect = this_cpu()->expect;
+	this_cpu()->expect = to->expect;
 	arch_context_switch(f, &from->regs, &to->regs);
 	__atomic_store_n(&from->out, true, __ATOMIC_RELEASE);
 	__atomic_store_n(&to->out, false, __ATOMIC_RELEASE);

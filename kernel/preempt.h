@@ -37,6 +37,7 @@ struct pctx {
 	u64 out_ip;		/* where it was switched out */
 	u64 out_gen;		/* preempt_block_gen() then */
 	u64 qs;			/* times it was seen outside every block */
+	struct recovery *expect;	/* its fault_try() point, while switched out */
 };
 
 struct preempt_stats {

@@ -34,8 +34,8 @@ static const struct opt_desc descs[O_COUNT] = {
 			 .accepted = "one of the protocols listed",
 			 .help = "the patching protocol under test" },
 	[O_SYNC] = { "sync", OPT_ENUM, .choices = sync_modes,
-		     .help = "syncs IPI every other CPU (broadcast) or defer quiescent ones to their "
-			     "exit (deferred, docs/design.md §8.7)" },
+		     .help = "syncs defer quiescent CPUs to their exit (deferred, the default, "
+			     "docs/design.md §8.7) or IPI every other CPU (broadcast)" },
 	[O_SEED] = { "seed", OPT_UINT, 0, UINT64_MAX, .help = "seed of every random choice" },
 	[O_ITERS] = { "iters", OPT_UINT, 1, 1000000000, .help = "iterations per test" },
 	[O_SECONDS] = { "seconds", OPT_UINT, 1, 86400, .help = "time budget per test" },
@@ -189,7 +189,7 @@ int options_parse(const char *cmdline, char *err, size_t errlen)
 	opts.verbose = vals[O_VERBOSE].set;
 	opts.reboot = vals[O_REBOOT].set ? (unsigned)vals[O_REBOOT].num : 0;
 	opts.protocol = vals[O_PROTOCOL].set ? patch_proto_find(vals[O_PROTOCOL].str) : NULL;
-	opts.sync_deferred = vals[O_SYNC].set && vals[O_SYNC].choice == 1;
+	opts.sync_deferred = !vals[O_SYNC].set || vals[O_SYNC].choice == 1;
 	sync_deferred = opts.sync_deferred;
 	opts.delay_given = vals[O_DELAY].set;
 	opts.delay_lo = vals[O_DELAY].set ? vals[O_DELAY].num : 0;

@@ -4,17 +4,28 @@
 #include "kernel/string.h"
 
 #ifndef PT_HOST
-void *memcpy(void *dst, const void *src, size_t n)
+/* Eight bytes at a time, then the rest: descriptors are copied and
+ * cleared on every patch (int3-pipe's batches), and a byte loop was a
+ * fifth of its instructions. x86-64 allows unaligned loads and stores;
+ * an architecture that does not would keep the byte loops. No loop here
+ * may become a call to itself (GCC turns copy loops into memcpy calls). */
+typedef u64 __attribute__((may_alias, aligned(1))) u64_unaligned;
+
+#define NO_LIBCALLS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+
+NO_LIBCALLS void *memcpy(void *dst, const void *src, size_t n)
 {
 	u8 *d = dst;
 	const u8 *s = src;
 
+	for (; n >= 8; n -= 8, d += 8, s += 8)
+		*(u64_unaligned *)d = *(const u64_unaligned *)s;
 	while (n--)
 		*d++ = *s++;
 	return dst;
 }
 
-void *memmove(void *dst, const void *src, size_t n)
+NO_LIBCALLS void *memmove(void *dst, const void *src, size_t n)
 {
 	u8 *d = dst;
 	const u8 *s = src;
@@ -26,10 +37,13 @@ void *memmove(void *dst, const void *src, size_t n)
 	return dst;
 }
 
-void *memset(void *dst, int c, size_t n)
+NO_LIBCALLS void *memset(void *dst, int c, size_t n)
 {
 	u8 *d = dst;
+	u64 w = 0x0101010101010101ull * (u8)c;
 
+	for (; n >= 8; n -= 8, d += 8)
+		*(u64_unaligned *)d = w;
 	while (n--)
 		*d++ = (u8)c;
 	return dst;

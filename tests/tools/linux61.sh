@@ -42,44 +42,8 @@ readonly PACKAGES=(
     busybox-static
 )
 
-die() {
-    echo "$ME: $*" >&2
-    exit 1
-}
-
-# apt-get and apt-cache with everything private to the cache folder.
-private_apt() {
-    local tool=$1
-    shift
-    "$tool" -q \
-        -o Dir::Etc::sourcelist="$DIR/apt/sources.list" \
-        -o Dir::Etc::sourceparts="$DIR/apt/sources.list.d" \
-        -o Dir::Etc::preferencesparts="$DIR/apt/preferences.d" \
-        -o Dir::State::Lists="$DIR/apt/lists" \
-        -o Dir::Cache="$DIR/apt/cache" \
-        -o APT::Sandbox::User=root \
-        "$@" </dev/null
-}
-
-system_mirror() {
-    if [[ -n ${POKETORTURE_DEBIAN_MIRROR:-} ]]; then
-        echo "$POKETORTURE_DEBIAN_MIRROR"
-        return
-    fi
-    # shellcheck disable=SC2016 # apt's own $(FIELD) syntax, not the shell's
-    apt-get indextargets --format '$(REPO_URI) $(CODENAME)' 2>/dev/null |
-        awk '$2 == "bookworm" && $1 !~ /security/ {print $1; exit}'
-}
-
-setup_apt() {
-    local mirror
-    mirror=$(system_mirror)
-    [[ -n $mirror ]] || die "no bookworm archive in the system's apt sources; set POKETORTURE_DEBIAN_MIRROR to a Debian mirror URL"
-    mkdir -p "$DIR/apt/lists/partial" "$DIR/apt/cache/archives/partial" \
-        "$DIR/apt/sources.list.d" "$DIR/apt/preferences.d"
-    [[ -f $KEYRING ]] || die "no Debian archive keyring at $KEYRING (package debian-archive-keyring)"
-    echo "deb [signed-by=$KEYRING] $mirror $SUITE main" >"$DIR/apt/sources.list"
-}
+# shellcheck source=tests/tools/private-apt.sh
+. "$ROOT/tests/tools/private-apt.sh"
 
 # The pin is gone from the mirror: name it and what is offered instead.
 pin_gone() {
@@ -109,12 +73,8 @@ download() {
 # Makefile includes the -common tree's by its installed, absolute path
 # (/usr/src/...): that line is rewritten to the tree beside it.
 unpack() {
-    local deb amd64=$DIR/root/usr/src/linux-headers-$LINUX_ABI-amd64
-    rm -rf "$DIR/root"
-    mkdir -p "$DIR/root"
-    for deb in "$DIR"/debs/*.deb; do
-        dpkg-deb -x "$deb" "$DIR/root"
-    done
+    local amd64=$DIR/root/usr/src/linux-headers-$LINUX_ABI-amd64
+    unpack_debs
     grep -q "^include /usr/src/linux-headers-$LINUX_ABI-common/Makefile\$" "$amd64/Makefile" ||
         die "$amd64/Makefile does not include the -common headers where expected"
     sed -i "s|^include /usr/src/|include \$(abspath \$(dir \$(lastword \$(MAKEFILE_LIST)))..)/|" "$amd64/Makefile"

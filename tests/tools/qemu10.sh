@@ -11,7 +11,7 @@
 # So apt runs with a private sources list and private state (its own lists
 # and archive folders under the cache): the machine's apt configuration,
 # package lists and installed packages stay as they were. The packages are
-# unpacked with dpkg -x, never installed.
+# unpacked with dpkg-deb -x, never installed (tests/tools/private-apt.sh).
 #
 # The archive is the one the system's apt already uses for bookworm (or
 # $POKETORTURE_DEBIAN_MIRROR). The cache is $POKETORTURE_CACHE (default: .cache/ at the top of the
@@ -31,44 +31,8 @@ readonly KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 readonly PACKAGES=(qemu-system-x86 qemu-system-common qemu-system-data)
 readonly WRAPPER=$DIR/qemu-system-x86_64
 
-die() {
-    echo "$ME: $*" >&2
-    exit 1
-}
-
-# apt-get and apt-cache with everything private to the cache folder.
-private_apt() {
-    local tool=$1
-    shift
-    "$tool" -q \
-        -o Dir::Etc::sourcelist="$DIR/apt/sources.list" \
-        -o Dir::Etc::sourceparts="$DIR/apt/sources.list.d" \
-        -o Dir::Etc::preferencesparts="$DIR/apt/preferences.d" \
-        -o Dir::State::Lists="$DIR/apt/lists" \
-        -o Dir::Cache="$DIR/apt/cache" \
-        -o APT::Sandbox::User=root \
-        "$@" </dev/null
-}
-
-# The system's own Debian archive: the repository its bookworm suite comes from.
-system_mirror() {
-    if [[ -n ${POKETORTURE_DEBIAN_MIRROR:-} ]]; then
-        echo "$POKETORTURE_DEBIAN_MIRROR"
-        return
-    fi
-    apt-get indextargets --format '$(REPO_URI) $(CODENAME)' 2>/dev/null |
-        awk '$2 == "bookworm" && $1 !~ /security/ {print $1; exit}'
-}
-
-setup_apt() {
-    local mirror
-    mirror=$(system_mirror)
-    [[ -n $mirror ]] || die "no bookworm archive in the system's apt sources; set POKETORTURE_DEBIAN_MIRROR to a Debian mirror URL"
-    mkdir -p "$DIR/apt/lists/partial" "$DIR/apt/cache/archives/partial" \
-        "$DIR/apt/sources.list.d" "$DIR/apt/preferences.d"
-    [[ -f $KEYRING ]] || die "no Debian archive keyring at $KEYRING (package debian-archive-keyring)"
-    echo "deb [signed-by=$KEYRING] $mirror $SUITE main" >"$DIR/apt/sources.list"
-}
+# shellcheck source=tests/tools/private-apt.sh
+. "$ROOT/tests/tools/private-apt.sh"
 
 download() {
     local -a want=()
@@ -82,15 +46,6 @@ download() {
     mkdir -p "$DIR/debs"
     (cd "$DIR/debs" && private_apt apt-get download "${want[@]}" >&2) ||
         die "apt-get download ${want[*]} failed (see above)"
-}
-
-unpack() {
-    local deb
-    rm -rf "$DIR/root"
-    mkdir -p "$DIR/root"
-    for deb in "$DIR"/debs/*.deb; do
-        dpkg -x "$deb" "$DIR/root"
-    done
 }
 
 # The wrapper: QEMU 10's own firmware folder first, then SeaBIOS from the
@@ -139,13 +94,13 @@ main() {
         echo "$WRAPPER"
         return
     fi
-    command -v dpkg >/dev/null || die "needs dpkg and apt-get (Debian)"
+    command -v dpkg-deb >/dev/null || die "needs dpkg-deb and apt-get (Debian)"
     if ((EUID != 0)); then
         die "QEMU 10 is not in $DIR yet; fetching it uses apt as root: run 'sudo $ROOT/tests/tools/qemu10.sh' once"
     fi
     setup_apt
     download
-    unpack
+    unpack_debs
     check_libraries
     write_wrapper
     works || die "the unpacked QEMU does not start: $("$WRAPPER" --version 2>&1 | head -n 1)"

@@ -329,10 +329,7 @@ bool qs_sync_may_defer(const struct patch_batch *b)
 		return true;	/* neg.defer_entry's defect */
 	if (b && __atomic_load_n(&b->state, __ATOMIC_ACQUIRE) == BATCH_LIVE)
 		return !b->entry_text;	/* found once, when it was published */
-	for (unsigned i = 0; b && i < b->n; i++)
-		if (arch_text_in_entry(b->sites[i].addr, b->sites[i].len))
-			return false;
-	return true;
+	return !(b && engine_batch_in_entry(b));
 }
 
 static u64 owed_word(u64 old, u64 seq)

@@ -314,15 +314,21 @@ void engine_write_whole(struct patch_batch *b)
 
 /* Publish and retire ---------------------------------------------------- */
 
+bool engine_batch_in_entry(const struct patch_batch *b)
+{
+	for (unsigned i = 0; i < b->n; i++)
+		if (arch_text_in_entry(b->sites[i].addr, b->sites[i].len))
+			return true;
+	return false;
+}
+
 void engine_publish(struct patch_batch *b)
 {
 	if (on_my_stack(b, sizeof(*b)) || on_my_stack(b->sites, b->n * sizeof(*b->sites)))
 		engine_violation("descriptors never live on a stack", this_cpu()->id,
 				 "batch %p (sites %p) is on the patcher's stack", b, b->sites);
 	b->gen = ++batch_gen;
-	b->entry_text = false;
-	for (unsigned i = 0; i < b->n; i++)
-		b->entry_text |= arch_text_in_entry(b->sites[i].addr, b->sites[i].len);
+	b->entry_text = engine_batch_in_entry(b);
 	b->refs = 1;
 	b->state = BATCH_LIVE;
 	__atomic_add_fetch(&patch_seq, 1, __ATOMIC_SEQ_CST);

@@ -53,6 +53,8 @@ void wide_text_write(u8 *addr, u8 b);
 /* Makes the descriptors visible to trap handlers / unpublishes them and
  * runs the protocol's retire hook. */
 void engine_publish(struct patch_batch *b);
+/* Whether a site of b is in entry text (arch_text_in_entry). */
+bool engine_batch_in_entry(const struct patch_batch *b);
 void engine_retire(struct patch_batch *b);
 /* A sync (sync.c): every online CPU serializes after the writes so far;
  * then the checker asserts it. */

@@ -4,22 +4,26 @@
 #include "kernel/string.h"
 
 #ifndef PT_HOST
-/* Eight bytes at a time, then the rest: descriptors are copied and
- * cleared on every patch (int3-pipe's batches), and a byte loop was a
- * fifth of its instructions. x86-64 allows unaligned loads and stores;
- * an architecture that does not would keep the byte loops. No loop here
- * may become a call to itself (GCC turns copy loops into memcpy calls). */
-typedef u64 __attribute__((may_alias, aligned(1))) u64_unaligned;
-
+/* Eight bytes at a time when both ends are 8-byte aligned (descriptors
+ * are copied and cleared on every patch, int3-pipe's batches, and a byte
+ * loop was a fifth of its instructions), else a byte at a time: no
+ * architecture is assumed to allow unaligned words. No loop here may
+ * become a call to itself (GCC turns copy loops into memcpy calls). */
 #define NO_LIBCALLS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+
+static inline bool aligned8(const void *p)
+{
+	return !((uintptr_t)p & 7);
+}
 
 NO_LIBCALLS void *memcpy(void *dst, const void *src, size_t n)
 {
 	u8 *d = dst;
 	const u8 *s = src;
 
-	for (; n >= 8; n -= 8, d += 8, s += 8)
-		*(u64_unaligned *)d = *(const u64_unaligned *)s;
+	if (aligned8(d) && aligned8(s))
+		for (; n >= 8; n -= 8, d += 8, s += 8)
+			*(u64 *)d = *(const u64 *)s;
 	while (n--)
 		*d++ = *s++;
 	return dst;
@@ -42,8 +46,10 @@ NO_LIBCALLS void *memset(void *dst, int c, size_t n)
 	u8 *d = dst;
 	u64 w = 0x0101010101010101ull * (u8)c;
 
+	for (; n && !aligned8(d); n--)
+		*d++ = (u8)c;
 	for (; n >= 8; n -= 8, d += 8)
-		*(u64_unaligned *)d = w;
+		*(u64 *)d = w;
 	while (n--)
 		*d++ = (u8)c;
 	return dst;

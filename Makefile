@@ -22,6 +22,7 @@ endif
 ARCH ?= x86_64
 ARCH_INC := -I arch/$(ARCH)/include
 
+# The version the banner prints (kernel/main.c), kept in $(B)/version.c.
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
 # Freestanding: no libc, no red zone (interrupts push onto the interrupted
@@ -33,8 +34,7 @@ KCFLAGS_NOINC := -std=gnu11 -O2 -g -ffreestanding -fno-builtin -nostdlib \
 	-fno-stack-protector -fno-omit-frame-pointer -fno-strict-aliasing \
 	-fcf-protection=none -mno-80387 \
 	-fno-asynchronous-unwind-tables \
-	-Wall -Wextra -Werror -Wno-unused-parameter \
-	-DPT_VERSION='"$(VERSION)"'
+	-Wall -Wextra -Werror -Wno-unused-parameter
 KCFLAGS := $(KCFLAGS_NOINC) -I. $(ARCH_INC)
 KASFLAGS := -f elf64 -g -F dwarf -w+all
 KLDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack \
@@ -47,7 +47,7 @@ KSRC_C := $(wildcard arch/$(ARCH)/*.c) $(wildcard kernel/*.c) $(wildcard tests/k
 	$(wildcard arch/$(ARCH)/tests/*.c)
 KSRC_S := $(wildcard boot/$(ARCH)/*.asm) $(wildcard arch/$(ARCH)/*.asm) \
 	$(wildcard arch/$(ARCH)/tests/*.asm)
-KOBJ := $(patsubst %.c,$(B)/%.o,$(KSRC_C)) $(patsubst %.asm,$(B)/%.o,$(KSRC_S))
+KOBJ := $(patsubst %.c,$(B)/%.o,$(KSRC_C)) $(patsubst %.asm,$(B)/%.o,$(KSRC_S)) $(B)/version.o
 
 # Pure C pieces that are also unit-tested on the host.
 HOST_SHARED := kernel/string.c kernel/format.c kernel/glob.c kernel/cmdline.c kernel/tap.c \
@@ -72,6 +72,21 @@ $(B)/%.o: %.asm
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  NASM    $<")
 	$(Q)$(NASM) $(KASFLAGS) -MD $(B)/$*.d -I. $< -o $@
+
+# Rewritten only when `git describe` changes: a build after a commit (or
+# with a dirty tree) relinks with the version it is, and an unchanged tree
+# rebuilds nothing. A -D flag would only reach the objects that happened
+# to be recompiled.
+$(B)/version.c: FORCE
+	@mkdir -p $(B)
+	$(Q)v='const char pt_version[] = "$(VERSION)";'; \
+	[ "$$(cat $@ 2>/dev/null)" = "$$v" ] || echo "$$v" >$@
+
+$(B)/version.o: $(B)/version.c
+	$(Q)$(CC) $(KCFLAGS) -c $< -o $@
+
+.PHONY: FORCE
+FORCE:
 
 # Two links: the second carries the text symbols of the first, for
 # symbolized backtraces (tests/tools/mksymtab.sh says why text does not move).

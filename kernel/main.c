@@ -16,9 +16,12 @@
 
 struct boot_info boot_info;
 
+/* build/version.c: `git describe` at build time (Makefile). */
+extern const char pt_version[];
+
 static void print_banner(const struct boot_info *bi)
 {
-	diag("poketorture %s: live code patching torture", PT_VERSION);
+	diag("poketorture %s: live code patching torture", pt_version);
 	diag("boot: Multiboot%s from '%s'", bi->protocol == 2 ? "2" : "",
 	     bi->loader[0] ? bi->loader : "unnamed loader");
 	diag("cmdline: '%s'%s", bi->cmdline, bi->cmdline_truncated ? " (truncated)" : "");

@@ -41,7 +41,7 @@ download() {
         want+=("$p/$SUITE")
     done
     echo "$ME: fetching ${PACKAGES[*]} from $SUITE into $DIR" >&2
-    private_apt apt-get update >&2 || die "apt-get update of $SUITE failed (network? see above)"
+    private_apt apt-get update --error-on=any >&2 || die "apt-get update of $SUITE failed (network? see above)"
     rm -rf "$DIR/debs"
     mkdir -p "$DIR/debs"
     (cd "$DIR/debs" && private_apt apt-get download "${want[@]}" >&2) ||

@@ -377,15 +377,23 @@ DEFINE_TEST(bench, batch, 1, TEST_BENCH,
  * stream's time and broadcast syncs per patch. Each site goes to a call
  * and, in the next stream, back. A bare sync is timed after each stream,
  * so that the floor (three syncs, what any three-sync protocol pays per
- * patch) comes from the same moments as the stream it is compared with. */
-static struct stats stream_of(unsigned streams, u64 *syncs)
+ * patch) comes from the same moments as the stream it is compared with.
+ *
+ * At least min streams, at most max, in pairs (each site ends where it
+ * began); past min, no new pair starts once budget_ms have gone by: a
+ * stream with a tight spinner takes seconds under single-threaded TCG (a
+ * timeslice per sync) and milliseconds where the CPUs run in parallel,
+ * which then get the samples they allow.
+ * Returns the stats; *done is how many streams ran. */
+static struct stats stream_of(unsigned min, unsigned max, u64 budget_ms, u64 *syncs, unsigned *done)
 {
 	static struct patch_site ps;
 	static struct patch_batch b;
 	/* At least 16 floor samples, however few the streams. */
-	unsigned per_stream = MAX(16 / streams, 1u), nsync = 0;
+	unsigned per_stream = MAX(16 / min, 1u), nsync = 0, r;
+	u64 start = timestamp();
 
-	for (unsigned r = 0; r < streams; r++) {
+	for (r = 0; r < max && (r < min || r % 2 || timestamp() - start < ms_to_ticks(budget_ms)); r++) {
 		struct insn in;
 		u64 t0 = timestamp(), s0 = patch_syncs();
 
@@ -404,27 +412,28 @@ static struct stats stream_of(unsigned streams, u64 *syncs)
 			sync_samples[nsync++] = timestamp() - t0;
 		}
 	}
+	*done = r;
 	floor_ns = 3 * ticks_to_ns(stats_of(sync_samples, nsync).median);
-	return stats_of(samples, streams);
+	return stats_of(samples, r);
 }
 
 /* Others idle, spinning with pause and spinning tight through the branch
  * site. Under single-threaded TCG a tight spinner holds the only host
- * thread for a timeslice at every sync, so that mode takes one pair of
- * streams (each site there and back). */
+ * thread for a timeslice at every sync, so that mode stops at one pair of
+ * streams (each site there and back) once a second has gone by. */
 static void stream(const struct patch_proto *p)
 {
 	static const char *const modes[] = { "idle", "pause", "tight" };
 	char head[160];
 
 	for (unsigned m = 0; m < 3; m++) {
-		unsigned n = m == 2 ? 2 : MAX(batch_reps, 3u) * 2;
+		unsigned most = MAX(batch_reps, 3u) * 2, n;
 		u64 syncs = 0;
 		struct stats s;
 
 		if (m)
 			spinners_start(m == 2);
-		s = stream_of(n, &syncs);
+		s = m == 2 ? stream_of(2, most, 1000, &syncs, &n) : stream_of(most, most, 0, &syncs, &n);
 		if (m)
 			spinners_stop();
 		ksnprintf(head, sizeof(head),

@@ -493,6 +493,7 @@ void patch_init(void)
 	for (unsigned i = 0; i < cpus_possible; i++)
 		rng_seed(&cpus[i].rng, opts.seed, i);
 	sync_init();
+	sync_calibrate();
 	patch_use_protocol(proto);
 	diag("protocol: %s (%s%s); delays %llu-%llu ns", proto->name, proto->what,
 	     proto->safe ? "" : "; expected to fail",

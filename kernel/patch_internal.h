@@ -137,9 +137,13 @@ void patch_locks_force_release(void);
 
 /* sync.c */
 void sync_init(void);
+/* Once the CPUs are up: whether they run in parallel, which sets how
+ * often sync waits relax (sync.c). */
+void sync_calibrate(void);
 void sync_poll(void);
 /* Every loop in which a CPU waits for the others to answer a sync (or a
- * rendezvous) is bracketed by these, and polls through sync_wait_poll:
+ * rendezvous) is bracketed by these, and polls through sync_wait_poll,
+ * which gives the relax hint as often as the platform wants (sync.c):
  * tests see the wait (sync_wait_now, patch_sync_wait_hook, patch.h). */
 struct sync_waiter {
 	u64 outer, polls;

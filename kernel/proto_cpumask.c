@@ -75,10 +75,8 @@ static int apply_cpumask(struct patch_batch *b)
 	cm_arm();
 	/* One wait for the three steps: the others write the next ones. */
 	sync_wait_begin(&w);
-	while (!__atomic_load_n(&cm_done, __ATOMIC_ACQUIRE)) {
+	while (!__atomic_load_n(&cm_done, __ATOMIC_ACQUIRE))
 		sync_wait_poll(&w);
-		cpu_relax();
-	}
 	sync_wait_end(&w);
 	engine_retire(b);
 	return 0;

@@ -35,10 +35,8 @@ static void nf_sync(void)
 
 	sync_mask_arm(&nf_mask);
 	sync_wait_begin(&w);
-	while (sync_mask_armed(&nf_mask)) {
+	while (sync_mask_armed(&nf_mask))
 		sync_wait_poll(&w);
-		cpu_relax();
-	}
 	sync_wait_end(&w);
 	check_serialized();
 }

@@ -34,7 +34,7 @@ static int apply_stop_machine(struct patch_batch *b)
 	sync_wait_begin(&w);
 	smp_call_others(sm_rendezvous, NULL, SMP_IRQ);
 	while (__atomic_load_n(&sm_arrived, __ATOMIC_ACQUIRE) < others)
-		sync_wait_poll(&w), cpu_relax();
+		sync_wait_poll(&w);
 	sync_wait_end(&w);
 	world_stopped = true;
 	engine_step(b, STEP_DIRECT);
@@ -44,7 +44,7 @@ static int apply_stop_machine(struct patch_batch *b)
 	/* ...and to serialize and leave. */
 	sync_wait_begin(&w);
 	while (__atomic_load_n(&sm_left, __ATOMIC_ACQUIRE) < others)
-		sync_wait_poll(&w), cpu_relax();
+		sync_wait_poll(&w);
 	sync_wait_end(&w);
 	check_serialized();
 	engine_retire(b);

@@ -67,11 +67,27 @@ void sync_wait_begin(struct sync_waiter *w)
 		patch_sync_wait_hook(0);
 }
 
+/* How often a wait gives the relax hint (cpu_relax). Where one host
+ * thread runs every vCPU in turn (QEMU's single-threaded TCG), the CPUs
+ * waited for run only when the waiter moves on, which it does at a PAUSE:
+ * every poll relaxes. Where CPUs run in parallel, the relax only slows the
+ * answer down: QEMU's MTTCG leaves the translated code at each PAUSE and
+ * takes its global lock, which the CPU answering needs too, to take the
+ * sync IPI and to write its EOI (a tight spinner's sync took twice as
+ * long with a PAUSE at every poll; docs/design.md §12.4). There a wait
+ * relaxes once every SYNC_RELAX_EVERY polls. sync_calibrate() tells the
+ * two apart. */
+#define SYNC_RELAX_EVERY 64
+static bool cpus_run_in_parallel;
+
 void sync_wait_poll(struct sync_waiter *w)
 {
+	w->polls++;
 	if (patch_sync_wait_hook)
-		patch_sync_wait_hook(++w->polls);
+		patch_sync_wait_hook(w->polls);
 	sync_poll();
+	if (!cpus_run_in_parallel || w->polls % SYNC_RELAX_EVERY == 0)
+		cpu_relax();
 }
 
 void sync_wait_end(struct sync_waiter *w)
@@ -163,7 +179,6 @@ void sync_wait_generation(u64 gen)
 				reported = true;
 			}
 			sync_wait_poll(&w);
-			cpu_relax();
 		}
 		if ((int)i != self && cpu_is_online(i))
 			check_ack(i, gen, seq);
@@ -273,4 +288,74 @@ void sync_all_cpus(void)
 			arch_send_ipi_all_but_self(IPI_SYNC);
 		sync_wait_generation(gen);
 	}
+}
+
+/* Whether the CPUs run in parallel: another CPU, spinning (not halted,
+ * which takes a host thread's wake-up), is sent a sync while this one
+ * spins without the relax hint, three times. Under single-threaded TCG it
+ * cannot answer until this one moves on, except when QEMU's round-robin
+ * kick (every 100 ms) lands in the window: all three answering within
+ * SYNC_CALIBRATE_MS each rules that out. Where CPUs run in parallel an
+ * answer takes microseconds; a host slower than the budget gets the relax
+ * at every poll, which is only slower. */
+#define SYNC_CALIBRATE_MS 1
+#define SYNC_CALIBRATE_TRIES 3
+
+static u32 calib_state;	/* 1: the other CPU spins; 2: it may stop */
+
+static void calib_spin(void *unused)
+{
+	__atomic_store_n(&calib_state, 1, __ATOMIC_RELEASE);
+	while (__atomic_load_n(&calib_state, __ATOMIC_ACQUIRE) != 2)
+		cpu_relax();
+}
+
+/* One sync to the other CPU: how long its answer took while this CPU
+ * spun, or 0 if it did not come within the budget (the sync then ends
+ * the usual way, everyone answering). */
+static u64 calib_try(int other)
+{
+	u64 gen = __atomic_add_fetch(&sync_gen, 1, __ATOMIC_SEQ_CST);
+	u64 t0 = timestamp(), took = 0;
+
+	arch_send_ipi(&cpus[other], IPI_SYNC);
+	while (!took && timestamp() - t0 < ms_to_ticks(SYNC_CALIBRATE_MS))
+		if (__atomic_load_n(&cpus[other].sync_ack, __ATOMIC_ACQUIRE) >= gen)
+			took = MAX(timestamp() - t0, 1ull);
+	arch_send_ipi_all_but_self(IPI_SYNC);
+	sync_wait_generation(gen);
+	return took;
+}
+
+void sync_calibrate(void)
+{
+	int self = this_cpu()->id, other = -1;
+	unsigned answered = 0;
+	u64 slowest = 0;
+
+	for (unsigned i = 0; i < cpus_possible && other < 0; i++)
+		if ((int)i != self && cpu_is_online(i))
+			other = i;
+	if (other < 0)
+		return;
+	__atomic_store_n(&calib_state, 0, __ATOMIC_RELEASE);
+	smp_call(other, calib_spin, NULL, 0);
+	while (__atomic_load_n(&calib_state, __ATOMIC_ACQUIRE) != 1)
+		sync_poll(), cpu_relax();
+	calib_try(other);	/* warms up: the handler's first run is translated */
+	for (unsigned k = 0; k < SYNC_CALIBRATE_TRIES; k++) {
+		u64 took = calib_try(other);
+
+		answered += took != 0;
+		slowest = MAX(slowest, took);
+	}
+	__atomic_store_n(&calib_state, 2, __ATOMIC_RELEASE);
+	smp_wait_idle(other);
+	cpus_run_in_parallel = answered == SYNC_CALIBRATE_TRIES;
+	if (cpus_run_in_parallel)
+		diag("sync waits: CPUs run in parallel (CPU %d answered %d syncs while CPU %d spun, the slowest in %llu ns): a wait relaxes every %d polls",
+		     other, SYNC_CALIBRATE_TRIES, self, (unsigned long long)ticks_to_ns(slowest), SYNC_RELAX_EVERY);
+	else
+		diag("sync waits: CPUs take turns (CPU %d answered %u of %d syncs within %d ms while CPU %d spun): a wait relaxes at every poll",
+		     other, answered, SYNC_CALIBRATE_TRIES, SYNC_CALIBRATE_MS, self);
 }

@@ -15,122 +15,8 @@
 #include "kernel/string.h"
 #include "kernel/test.h"
 #include "kernel/time.h"
+#include "tests/kernel/bench.h"
 #include "tests/kernel/sitekit.h"
-
-#define SAMPLES_MAX 4096
-
-static u64 samples[SAMPLES_MAX];
-static u64 sync_samples[SAMPLES_MAX];
-static u64 floor_ns;		/* 3 x median broadcast sync round trip */
-/* 3 x median (the site's first byte rewritten with itself + a sync):
- * what three writes and three syncs cost on the platform when other CPUs
- * are running that code, before any protocol (0: not measured). */
-static u64 code_floor_ns;
-static u64 code_samples[SAMPLES_MAX];
-
-/* A figure and its spread: every benchmark line has n, the quartiles and
- * the extremes, so that a median is never read without its noise. */
-struct stats {
-	u64 min, p25, median, p75, p99, max;
-};
-
-static struct stats stats_of(u64 *v, unsigned n)
-{
-	for (unsigned i = 1; i < n; i++)	/* insertion sort: n is small */
-		for (unsigned j = i; j && v[j - 1] > v[j]; j--) {
-			u64 t = v[j];
-
-			v[j] = v[j - 1];
-			v[j - 1] = t;
-		}
-	return (struct stats){ v[0], v[n / 4], v[n / 2], v[(n * 3) / 4],
-			       v[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1], v[n - 1] };
-}
-
-/* "n=... min_ns=... p25_ns=... median_ns=... p75_ns=... p99_ns=... max_ns=..." */
-static int spread(char *buf, size_t size, unsigned n, struct stats s)
-{
-	return ksnprintf(buf, size,
-			 "n=%u min_ns=%llu p25_ns=%llu median_ns=%llu p75_ns=%llu p99_ns=%llu max_ns=%llu",
-			 n, (unsigned long long)ticks_to_ns(s.min), (unsigned long long)ticks_to_ns(s.p25),
-			 (unsigned long long)ticks_to_ns(s.median), (unsigned long long)ticks_to_ns(s.p75),
-			 (unsigned long long)ticks_to_ns(s.p99), (unsigned long long)ticks_to_ns(s.max));
-}
-
-/* A patch figure is compared with the floor measured with it (three
- * broadcast syncs); a sync or IPI figure has no floor to compare with. */
-static void print_stats(const char *head, unsigned n, struct stats s, bool with_floor)
-{
-	u64 ratio_x1000 = floor_ns ? ticks_to_ns(s.median) * 1000 / floor_ns : 0;
-	u64 code_x1000 = code_floor_ns ? ticks_to_ns(s.median) * 1000 / code_floor_ns : 0;
-	char fig[256], ratio[112] = "";
-	int len = 0;
-
-	spread(fig, sizeof(fig), n, s);
-	if (with_floor)
-		len = ksnprintf(ratio, sizeof(ratio), " floor_ns=%llu floor_ratio=%llu.%03llu",
-				(unsigned long long)floor_ns, (unsigned long long)(ratio_x1000 / 1000),
-				(unsigned long long)(ratio_x1000 % 1000));
-	if (with_floor && code_floor_ns)
-		ksnprintf(ratio + len, sizeof(ratio) - len,
-			  " code_floor_ns=%llu code_floor_ratio=%llu.%03llu",
-			  (unsigned long long)code_floor_ns, (unsigned long long)(code_x1000 / 1000),
-			  (unsigned long long)(code_x1000 % 1000));
-	diag("bench: %s sync=%s %s median_ticks=%llu%s", head, sync_mode_name(), fig,
-	     (unsigned long long)s.median, ratio);
-}
-
-/* The first patch a benchmark could not make: the figure is then not a
- * measurement, and the test says so instead of printing it. */
-static const char *bench_failure;
-
-static void bench_failed(const char *why)
-{
-	if (!bench_failure)
-		bench_failure = why;
-}
-
-static bool bench_prepare(struct patch_batch *b, struct patch_site *sites, unsigned n)
-{
-	const char *why = patch_batch_prepare(b, sites, n);
-
-	if (why)
-		bench_failed(why);
-	return !why;
-}
-
-static bool bench_apply(struct patch_batch *b)
-{
-	if (!patch_apply(b))
-		return true;
-	bench_failed("patch_apply failed (see the report above)");
-	return false;
-}
-
-/* Ends a benchmark test: a pass only if every patch it timed was made. */
-static void bench_verdict(void)
-{
-	if (bench_failure)
-		test_error("a patch could not be made, so no figure above is a measurement: %s",
-			   bench_failure);
-	else
-		test_pass();
-	bench_failure = NULL;
-}
-
-static u64 saved_lo, saved_hi;
-
-static void quiet_begin(void)
-{
-	patch_get_delay(&saved_lo, &saved_hi);
-	if (!opts.delay_given)
-		patch_set_delay(0, 0);
-}
-
-static void quiet_end(void)
-{
-	patch_set_delay(saved_lo, saved_hi);
-}
 
 static void nothing(void *arg)
 {
@@ -143,9 +29,9 @@ static struct stats measure_sync(unsigned n)
 		u64 t0 = timestamp();
 
 		sync_all_cpus();
-		samples[i] = timestamp() - t0;
+		bench_samples[i] = timestamp() - t0;
 	}
-	return stats_of(samples, n);
+	return stats_of(bench_samples, n);
 }
 
 DEFINE_TEST(bench, ipi_rtt, 2, TEST_BENCH,
@@ -162,55 +48,19 @@ DEFINE_TEST(bench, ipi_rtt, 2, TEST_BENCH,
 			u64 t0 = timestamp();
 
 			smp_call(c, nothing, NULL, SMP_IRQ | SMP_WAIT);
-			samples[i] = timestamp() - t0;
+			bench_samples[i] = timestamp() - t0;
 		}
 		ksnprintf(head, sizeof(head), "name=ipi_rtt to=%u cpus=%u", c, cpus_online());
-		print_stats(head, n, stats_of(samples, n), false);
+		print_stats(head, n, stats_of(bench_samples, n), false);
 	}
 	s = measure_sync(n);
-	floor_ns = 3 * ticks_to_ns(s.median);
+	bench_floor_ns = 3 * ticks_to_ns(s.median);
 	ksnprintf(head, sizeof(head), "name=sync_rtt cpus=%u", cpus_online());
 	print_stats(head, n, s, false);
 	bench_verdict();
 }
 
-static struct flip_site site;
-static u32 spin_stop;
-static u64 spin_passes[MAX_CPUS];
-
-static void spinner(void *arg)
-{
-	bool tight = arg != NULL;
-	int id = this_cpu()->id;
-
-	while (!__atomic_load_n(&spin_stop, __ATOMIC_ACQUIRE)) {
-		site.fn(site.a, site.b);
-		spin_passes[id]++;
-		if (!tight)
-			cpu_relax();
-	}
-}
-
-static void spinners_start(bool tight)
-{
-	memset(spin_passes, 0, sizeof(spin_passes));
-	__atomic_store_n(&spin_stop, 0, __ATOMIC_RELEASE);
-	smp_call_others(spinner, tight ? (void *)1 : NULL, 0);
-}
-
-static u64 spinners_stop(void)
-{
-	u64 total = 0;
-
-	__atomic_store_n(&spin_stop, 1, __ATOMIC_RELEASE);
-	for (unsigned i = 1; i < cpus_possible; i++) {
-		if (cpu_is_online(i))
-			smp_wait_idle(i);
-		total += spin_passes[i];
-	}
-	return total;
-}
-
+static u64 write_samples[SAMPLES_MAX];
 static struct patch_site flip_ps;
 static struct patch_batch flip_b;
 
@@ -220,7 +70,7 @@ static u64 flip_once(unsigned i)
 {
 	u64 t0;
 
-	patch_site_init(&flip_ps, site.addr, &site.state[(i + 1) % 2]);
+	patch_site_init(&flip_ps, bench_site.addr, &bench_site.state[(i + 1) % 2]);
 	if (!bench_prepare(&flip_b, &flip_ps, 1))
 		return 0;
 	t0 = timestamp();
@@ -234,13 +84,16 @@ static u64 flip_once(unsigned i)
  * (QEMU's TCG throws away and translates again the code on the page; a
  * real CPU's self-modifying-code detection clears its pipeline), which
  * the bare sync does not pay and every write of a protocol does. The
- * bytes stay the same, so the spinners run what they ran. */
-static u64 code_write_sync(void)
+ * bytes stay the same, so the spinners run what they ran. The write alone
+ * is timed too (*write): how much of that price the writer pays before
+ * any sync. */
+static u64 code_write_sync(u64 *write)
 {
-	u8 same = READ_ONCE(site.addr[0]);
+	u8 same = READ_ONCE(bench_site.addr[0]);
 	u64 t0 = timestamp();
 
-	patch_raw_write(site.addr, &same, 1);
+	patch_raw_write(bench_site.addr, &same, 1);
+	*write = timestamp() - t0;
 	sync_all_cpus();
 	return timestamp() - t0;
 }
@@ -254,33 +107,16 @@ static struct stats flip_latency(unsigned n)
 		u64 t0 = timestamp();
 
 		sync_all_cpus();
-		sync_samples[i] = timestamp() - t0;
-		code_samples[i] = code_write_sync();
-		samples[i] = flip_once(i);
+		bench_sync_samples[i] = timestamp() - t0;
+		bench_code_samples[i] = code_write_sync(&write_samples[i]);
+		bench_samples[i] = flip_once(i);
 	}
-	floor_ns = 3 * ticks_to_ns(stats_of(sync_samples, n).median);
-	code_floor_ns = 3 * ticks_to_ns(stats_of(code_samples, n).median);
+	bench_floor_ns = 3 * ticks_to_ns(stats_of(bench_sync_samples, n).median);
+	bench_code_floor_ns = 3 * ticks_to_ns(stats_of(bench_code_samples, n).median);
+	bench_code_write_ns = ticks_to_ns(stats_of(write_samples, n).median);
 	if (n % 2)
 		flip_once(n);	/* back to state 0 */
-	return stats_of(samples, n);
-}
-
-/* Runs each(p) under every safe protocol in turn with the torture delays
- * off, on the branch site; then puts the protocol and delays back. */
-static void each_safe_protocol(void (*each)(const struct patch_proto *p))
-{
-	const struct patch_proto *saved = proto;
-
-	quiet_begin();
-	kit_flip_site(&site, SITE_BRANCH);
-	for (const struct patch_proto *const *p = patch_protocols; *p; p++) {
-		if (!(*p)->safe)
-			continue;
-		patch_use_protocol(*p);
-		each(*p);
-	}
-	patch_use_protocol(saved);
-	quiet_end();
+	return stats_of(bench_samples, n);
 }
 
 static unsigned latency_n;
@@ -305,7 +141,7 @@ static void patch_latency(const struct patch_proto *p)
 		ksnprintf(head, sizeof(head), "name=patch_latency protocol=%s cpus=%u sites=1 spin=%s",
 			  p->name, cpus_online(), modes[m]);
 		print_stats(head, k, s, true);
-		code_floor_ns = 0;
+		bench_code_floor_ns = bench_code_write_ns = 0;
 	}
 }
 
@@ -317,141 +153,8 @@ DEFINE_TEST(bench, patch_latency, 2, TEST_BENCH,
 	bench_verdict();
 }
 
-static unsigned batch_reps;
-
-/* sz sites of the many-sites block into calls and back, batch_reps times. */
-static struct stats batch_of(unsigned sz)
-{
-	static struct patch_site ps[SITES_MANY];
-	static struct patch_batch b;
-
-	for (unsigned r = 0; r < batch_reps * 2; r++) {
-		struct insn in;
-		u64 t0;
-
-		kit_many_state(&in, r % 2 == 0);
-		for (unsigned i = 0; i < sz; i++)
-			patch_site_init(&ps[i], kit_many_site(i), &in);
-		samples[r] = 0;
-		if (!bench_prepare(&b, ps, sz))
-			continue;
-		t0 = timestamp();
-		if (bench_apply(&b))
-			samples[r] = timestamp() - t0;
-	}
-	return stats_of(samples, batch_reps * 2);
-}
-
-static void batch(const struct patch_proto *p)
-{
-	static const unsigned sizes[] = { 1, 4, 16, 64, 256, SITES_MANY };
-
-	if (!p->batching)
-		return;
-	for (unsigned k = 0; k < ARRAY_SIZE(sizes); k++) {
-		unsigned sz = sizes[k];
-		struct stats s = batch_of(sz);
-		char fig[256];
-
-		spread(fig, sizeof(fig), batch_reps * 2, s);
-		diag("bench: name=batch protocol=%s sync=%s cpus=%u sites=%u %s per_site_ns=%llu",
-		     p->name, sync_mode_name(), cpus_online(), sz, fig, (unsigned long long)(ticks_to_ns(s.median) / sz));
-	}
-}
-
-DEFINE_TEST(bench, batch, 1, TEST_BENCH,
-	    "per batching protocol: 1 to 1024 sites per patch, ns per patch and per site")
-{
-	batch_reps = MAX(test_iters(400) / 40, 3u);
-	each_safe_protocol(batch);
-	bench_verdict();
-}
-
 #define SPIN_WINDOW_MS 300
 #define SPIN_WINDOWS 5
-
-#define STREAM_LEN 64
-
-/* A stream: STREAM_LEN different sites patched one patch_apply each, one
- * after another (many static keys flipped in turn), then patch_flush; the
- * stream's time and broadcast syncs per patch. Each site goes to a call
- * and, in the next stream, back. A bare sync is timed after each stream,
- * so that the floor (three syncs, what any three-sync protocol pays per
- * patch) comes from the same moments as the stream it is compared with.
- *
- * At least min streams, at most max, in pairs (each site ends where it
- * began); past min, no new pair starts once budget_ms have gone by: a
- * stream with a tight spinner takes seconds under single-threaded TCG (a
- * timeslice per sync) and milliseconds where the CPUs run in parallel,
- * which then get the samples they allow.
- * Returns the stats; *done is how many streams ran. */
-static struct stats stream_of(unsigned min, unsigned max, u64 budget_ms, u64 *syncs, unsigned *done)
-{
-	static struct patch_site ps;
-	static struct patch_batch b;
-	/* At least 16 floor samples, however few the streams. */
-	unsigned per_stream = MAX(16 / min, 1u), nsync = 0, r;
-	u64 start = timestamp();
-
-	for (r = 0; r < max && (r < min || r % 2 || timestamp() - start < ms_to_ticks(budget_ms)); r++) {
-		struct insn in;
-		u64 t0 = timestamp(), s0 = patch_syncs();
-
-		kit_many_state(&in, r % 2 == 0);
-		for (unsigned i = 0; i < STREAM_LEN; i++) {
-			patch_site_init(&ps, kit_many_site(i), &in);
-			if (!bench_prepare(&b, &ps, 1) || !bench_apply(&b))
-				break;
-		}
-		patch_flush();
-		samples[r] = (timestamp() - t0) / STREAM_LEN;
-		*syncs += patch_syncs() - s0;
-		for (unsigned k = 0; k < per_stream; k++) {
-			t0 = timestamp();
-			sync_all_cpus();
-			sync_samples[nsync++] = timestamp() - t0;
-		}
-	}
-	*done = r;
-	floor_ns = 3 * ticks_to_ns(stats_of(sync_samples, nsync).median);
-	return stats_of(samples, r);
-}
-
-/* Others idle, spinning with pause and spinning tight through the branch
- * site. Under single-threaded TCG a tight spinner holds the only host
- * thread for a timeslice at every sync, so that mode stops at one pair of
- * streams (each site there and back) once a second has gone by. */
-static void stream(const struct patch_proto *p)
-{
-	static const char *const modes[] = { "idle", "pause", "tight" };
-	char head[160];
-
-	for (unsigned m = 0; m < 3; m++) {
-		unsigned most = MAX(batch_reps, 3u) * 2, n;
-		u64 syncs = 0;
-		struct stats s;
-
-		if (m)
-			spinners_start(m == 2);
-		s = m == 2 ? stream_of(2, most, 1000, &syncs, &n) : stream_of(most, most, 0, &syncs, &n);
-		if (m)
-			spinners_stop();
-		ksnprintf(head, sizeof(head),
-			  "name=stream protocol=%s cpus=%u sites=%u spin=%s syncs_per_patch=%llu.%02llu",
-			  p->name, cpus_online(), STREAM_LEN, modes[m],
-			  (unsigned long long)(syncs / (n * STREAM_LEN)),
-			  (unsigned long long)(syncs * 100 / (n * STREAM_LEN) % 100));
-		print_stats(head, n, s, true);
-	}
-}
-
-DEFINE_TEST(bench, stream, 1, TEST_BENCH,
-	    "per protocol: 64 sites patched one patch at a time, ns and syncs per patch against three syncs")
-{
-	batch_reps = MAX(test_iters(400) / 40, 3u);
-	each_safe_protocol(stream);
-	bench_verdict();
-}
 
 /* Spinner passes in a window, with no patching or patching. Only patches
  * run in a patching window (no floor syncs between them), so what the
@@ -531,7 +234,7 @@ static void scaling(const struct patch_proto *p)
 	ksnprintf(head, sizeof(head), "name=scaling protocol=%s cpus=%u sites=1 spin=idle",
 		  p->name, cpus_online());
 	print_stats(head, latency_n, flip_latency(latency_n), true);
-	code_floor_ns = 0;
+	bench_code_floor_ns = bench_code_write_ns = 0;
 }
 
 DEFINE_TEST(bench, scaling, 2, TEST_BENCH,

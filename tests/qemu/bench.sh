@@ -33,7 +33,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=$ROOT/build/bench
 COLS=(platform kernel round sync name protocol cpus sites spin to n min_ns p25_ns median_ns p75_ns p99_ns max_ns per_site_ns
       floor_ns floor_ratio passes_idle passes_patching patches lost_passes_per_patch lost_min lost_max syncs_per_patch
-      mismatches passes_on_min passes_off_min status code_floor_ns code_floor_ratio)
+      mismatches passes_on_min passes_off_min status code_floor_ns code_floor_ratio code_write_ns)
 
 die() { echo "bench.sh: $*" >&2; exit 1; }
 die_usage() { echo "bench.sh: usage error: $*" >&2; exit 2; }
@@ -162,6 +162,18 @@ markdown() {
             med[key, $c_spin] = $c_median_ns; rat[key, $c_spin] = $c_floor_ratio; crat[key, $c_spin] = $c_code_floor_ratio }
         END { for (k in keys) printf "| %s | %s | %s | %s |\n", k,
                   ur(k SUBSEP "idle"), ur(k SUBSEP "pause"), ur(k SUBSEP "tight") }' "$tsv" | sort
+    echo
+    echo "### Where the code floor goes: one write to the site alone, before its sync (median ns; int3's rows)"
+    echo
+    echo "The writer's part of a code write with its sync; under QEMU's MTTCG, a write to code another vCPU is running"
+    echo "costs the writer far more than one nobody runs (docs/design.md §12.4)."
+    echo
+    echo "| platform | sync | CPUs | others idle | spinning (pause) | spinning (tight) |"
+    echo "|---|---|---|---|---|---|"
+    tawk '
+        $c_round == 1 && $c_name == "patch_latency" && $c_protocol == "int3" { key = $c_platform " | " $c_sync " | " $c_cpus; keys[key] = 1
+            w[key, $c_spin] = $c_code_write_ns }
+        END { for (k in keys) printf "| %s | %s | %s | %s |\n", k, w[k, "idle"], w[k, "pause"], w[k, "tight"] }' "$tsv" | sort
     echo
     echo "### A stream of 64 patches, one site each (median us per patch; in brackets, / three syncs timed between the streams)"
     echo

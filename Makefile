@@ -57,7 +57,7 @@ HOST_BINS := $(patsubst tests/host/%.c,$(B)/host/%,$(HOST_TESTS))
 HOSTCFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter \
 	-I. $(ARCH_INC) -DPT_HOST -fsanitize=address,undefined
 
-.PHONY: all kernel host-tests run-host-tests iso run test debug clean bench contract \
+.PHONY: all kernel host-tests run-host-tests iso run test debug clean bench profile contract \
 	replay debug-replay sweep prove
 all: kernel host-tests contract
 
@@ -203,6 +203,13 @@ bench:
 	$(Q)tests/tools/deps.sh
 	$(Q)$(MAKE) --no-print-directory kernel
 	$(Q)tests/qemu/bench.sh $(BENCH)
+
+# Instructions per patch, counted by single-stepping patch_apply under gdb
+# in a deterministic run, per protocol, with the functions they went to:
+# build/profile/. PROFILE= picks others (tests/tools/profile.sh --help).
+profile:
+	$(Q)tests/tools/deps.sh
+	$(Q)tests/tools/profile.sh $(PROFILE)
 
 clean:
 	rm -rf $(B)

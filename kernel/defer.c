@@ -16,6 +16,7 @@
 
 bool sync_deferred;
 enum qs_defect qs_defect;
+void (*qs_leave_hook)(u64 old);
 
 struct qs_cpu {
 	u64 word;		/* QS_EQS | QS_OWED | seq << QS_SEQ_SHIFT */
@@ -190,7 +191,8 @@ static void leave(struct cpu *c, const char *where)
 	if (!q->in_eqs)
 		return;
 	old = __atomic_fetch_and(&q->word, ~QS_EQS, __ATOMIC_SEQ_CST);
-	WRITE_ONCE(q->in_eqs, false);
+	if (qs_leave_hook)
+		qs_leave_hook(old);
 	count(&st_exits, 1);
 	if (old & QS_OWED) {
 		if (qs_defect != QS_NO_SERIALIZE)
@@ -198,6 +200,12 @@ static void leave(struct cpu *c, const char *where)
 		/* Paid: no patcher writes a word without QS_EQS. */
 		__atomic_store_n(&q->word, 0, __ATOMIC_RELEASE);
 	}
+	/* The flag last: until the debt is paid, an NMI or exception here
+	 * finds the flag set and the word running, and serializes itself
+	 * before its handler runs a site (qs_trap_enter). The flag cleared
+	 * first left a window where an NMI found the CPU running and
+	 * unserialized (poke.deferred_nmi_exit). */
+	WRITE_ONCE(q->in_eqs, false);
 	if (!forgiving(c, q))
 		check_running(c, where);
 }

@@ -48,6 +48,10 @@ enum qs_defect {
 	QS_DEFER_ENTRY,		/* syncs of entry text defer quiescent CPUs too */
 };
 extern enum qs_defect qs_defect;
+/* Tests only (poke.deferred_nmi_exit): called inside every exit from the
+ * EQS, after the word says running and before what the CPU owes is paid,
+ * with the word as it was. */
+extern void (*qs_leave_hook)(u64 old);
 /* The engine's head write of a site (its new first byte) at write seq:
  * the checker notes those in entry text, which a CPU runs on its way out
  * of the EQS before it serializes. */

@@ -9,6 +9,10 @@
  * handler checks what the site returned.
  *
  *   poke.deferred_idle      the scenario, deferral forced on for its run
+ *   poke.deferred_nmi_exit  the same woken by interrupts only, with an NMI
+ *                           inside each exit that owes a serialization,
+ *                           after the word says running and before the
+ *                           CPU serialized: the NMI must serialize first
  *   neg.defer_noserialize   a CPU leaves the state without serializing
  *   neg.defer_unordered     the patcher reads the state, waits, then writes
  *   poke.deferred_entry     the same with the NMI entry's own edge site:
@@ -120,9 +124,43 @@ static int next_cpu(int *t)
 	return -1;
 }
 
+/* poke.deferred_nmi_exit: interrupts wake the CPUs, and each exit from
+ * the EQS that owes a serialization takes an NMI in its window. */
+static bool exit_nmi_mode;
+static u64 exit_nmis, exit_nmi_misses;
+static u32 exit_hooks_busy;
+
+#define EXIT_NMI_WAIT_MS 10
+
+/* Inside an exit (qs_leave_hook): an NMI to this CPU, whose handler runs
+ * the site, and a wait until it has. An NMI cannot nest in an NMI, so an
+ * exit from an NMI's own entry (not in this test: interrupts wake) would
+ * only time out, counted. */
+static void nmi_inside_exit(u64 old)
+{
+	int id = this_cpu()->id;
+	u64 end;
+
+	if (!(old & QS_OWED))
+		return;
+	__atomic_add_fetch(&exit_hooks_busy, 1, __ATOMIC_ACQ_REL);
+	__atomic_store_n(&nmi_want[id], 1, __ATOMIC_RELEASE);
+	send_nmi(id);
+	end = timestamp() + ms_to_ticks(EXIT_NMI_WAIT_MS);
+	while (__atomic_load_n(&nmi_want[id], __ATOMIC_ACQUIRE) && timestamp() < end)
+		cpu_relax();
+	if (__atomic_exchange_n(&nmi_want[id], 0, __ATOMIC_ACQ_REL))
+		__atomic_add_fetch(&exit_nmi_misses, 1, __ATOMIC_RELAXED);
+	else
+		__atomic_add_fetch(&exit_nmis, 1, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&exit_hooks_busy, 1, __ATOMIC_ACQ_REL);
+}
+
 static void wake(int c)
 {
-	if (READ_ONCE(edge_mode) || rng_range(&this_cpu()->rng, 0, 3) == 0) {
+	if (READ_ONCE(exit_nmi_mode)) {
+		ipi_storm(c, 1);
+	} else if (READ_ONCE(edge_mode) || rng_range(&this_cpu()->rng, 0, 3) == 0) {
 		__atomic_store_n(&nmi_want[c], 1, __ATOMIC_RELEASE);
 		send_nmi(c);
 	} else {
@@ -186,6 +224,7 @@ struct defer_run {
 	int waker;		/* the waker's CPU, -1: none */
 	bool patcher_wakes;	/* the patcher wakes a CPU before each patch */
 	bool edge;		/* the site is the NMI entry's edge site */
+	bool exit_nmi;		/* interrupts wake; an NMI inside each owing exit */
 	struct qs_stats before, after;
 	u64 ms;
 };
@@ -210,6 +249,9 @@ static void defer_scenario(struct defer_run *run)
 	WRITE_ONCE(sync_deferred, true);
 	nmi_register(on_nmi);
 	WRITE_ONCE(smp_storm_hook, on_storm);
+	WRITE_ONCE(exit_nmi_mode, run->exit_nmi);
+	if (run->exit_nmi)
+		WRITE_ONCE(qs_leave_hook, nmi_inside_exit);
 	if (run->waker >= 0) {
 		waker_target = next_cpu(&t);	/* the first a sync reads */
 		__atomic_store_n(&waker_stop, 0, __ATOMIC_RELEASE);
@@ -225,6 +267,12 @@ static void defer_scenario(struct defer_run *run)
 	}
 	if (READ_ONCE(state))
 		flip(0);
+	WRITE_ONCE(qs_leave_hook, NULL);
+	/* A hook in flight waits for its NMI: on_nmi stays until it is done. */
+	for (u64 end = timestamp() + ms_to_ticks(2 * EXIT_NMI_WAIT_MS);
+	     __atomic_load_n(&exit_hooks_busy, __ATOMIC_ACQUIRE) && timestamp() < end;)
+		smp_poll(), cpu_relax();
+	WRITE_ONCE(exit_nmi_mode, false);
 	delay_ns(SETTLE_NS);	/* the last handlers finish */
 	WRITE_ONCE(smp_storm_hook, NULL);
 	nmi_unregister(on_nmi);
@@ -287,6 +335,31 @@ DEFINE_TEST(poke, deferred_idle, 2, 0,
 		return test_error("no CPU left the EQS owing a serialization");
 	if (!irq_idle_runs || !nmi_idle_runs)
 		return test_error("no %s from idle ran the site", irq_idle_runs ? "NMI" : "interrupt");
+	test_pass();
+}
+
+DEFINE_TEST(poke, deferred_nmi_exit, 2, 0,
+	    "an NMI inside a deferred CPU's exit from idle, after its word says running and before it serialized")
+{
+	struct defer_run run = { .rounds = test_iters(150), .waker = -1, .patcher_wakes = true,
+				 .exit_nmi = true };
+
+	if (!protocol_defers())
+		return test_skip("protocol %s rendezvous every CPU: nothing is deferred", proto->name);
+	exit_nmis = exit_nmi_misses = 0;
+	defer_scenario(&run);
+	print_run("poke.deferred_nmi_exit", &run);
+	diag("poke.deferred_nmi_exit: %llu NMIs ran the site inside an exit that owed a serialization; "
+	     "%llu not taken within %d ms", (unsigned long long)exit_nmis,
+	     (unsigned long long)exit_nmi_misses, EXIT_NMI_WAIT_MS);
+	test_check(!odd, "%llu handler runs returned neither state's result", (unsigned long long)odd);
+	test_check(!exit_nmi_misses, "%llu NMIs sent inside an exit were not taken within %d ms",
+		   (unsigned long long)exit_nmi_misses, EXIT_NMI_WAIT_MS);
+	if (stale)
+		test_detect(DET_OUTCOME, "%llu handler runs returned the old instruction's result after "
+			    "its patch completed", (unsigned long long)stale);
+	if (!exit_nmis)
+		return test_error("no NMI ran inside an exit that owed a serialization");
 	test_pass();
 }
 

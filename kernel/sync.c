@@ -291,18 +291,24 @@ void sync_all_cpus(void)
 }
 
 /* Whether the CPUs run in parallel, seen rather than timed: another CPU
- * counts, relaxing at every step, while this one reads the count for
- * SYNC_CALIBRATE_MS without relaxing. Where the CPUs run in parallel the
- * reads see it move thousands of times; where they take turns the other
- * runs only when something moves the host thread on (single-threaded
- * TCG: its round-robin kick, an interrupt raised), a few times at most
- * (0-2 seen, against 7,500-34,000 under MTTCG on a quiet host). A host so
- * busy that the two vCPUs' threads never overlap in the window makes them
- * take turns, and is told so. A first version timed a sync's answer
+ * counts, relaxing at every step, while this one reads the count without
+ * relaxing. Where the two run in parallel the reads see it move again and
+ * again, a move every microsecond or less; where they take turns, the
+ * other CPU runs only when something moves the host thread on
+ * (single-threaded TCG: its round-robin kick, any interrupt raised), and
+ * each such turn shows as one move, milliseconds from the last (19 moves
+ * in 100 ms were seen, all apart). So: SYNC_PARALLEL_MOVES moves in a row,
+ * each within SYNC_MOVE_GAP_US of the one before, is parallel; reading
+ * goes on for up to SYNC_CALIBRATE_MS, for a busy host that may run the
+ * two vCPU threads apart for tens of milliseconds (with two busy loops on
+ * the 2 host cores, a 10 ms window saw them overlap in 1 of 5 boots). A
+ * host where they never overlap that long is told the CPUs take turns,
+ * which is then what they do. A first version timed a sync's answer
  * (within 1 ms, three times) and failed on a host running another QEMU in
  * 3 of 4 boots. */
-#define SYNC_CALIBRATE_MS 10
+#define SYNC_CALIBRATE_MS 100
 #define SYNC_PARALLEL_MOVES 50
+#define SYNC_MOVE_GAP_US 100
 
 static u32 calib_state;	/* 1: the other CPU counts; 2: it may stop */
 static u64 calib_count;
@@ -316,25 +322,38 @@ static void calib_count_up(void *unused)
 	}
 }
 
-/* Reads of the count that saw it move, over SYNC_CALIBRATE_MS. */
-static u64 calib_moves(void)
+struct calib {
+	u64 moves;	/* reads that saw the count move */
+	u64 run;	/* the longest run of moves, each close to the last */
+	u64 took;	/* ticks of reading */
+};
+
+static void calib_read(struct calib *r)
 {
-	u64 end = timestamp() + ms_to_ticks(SYNC_CALIBRATE_MS), moves = 0;
+	u64 start = timestamp(), now = start, last_move = 0, run = 0;
 	u64 last = __atomic_load_n(&calib_count, __ATOMIC_ACQUIRE);
 
-	while (timestamp() < end) {
-		u64 now = __atomic_load_n(&calib_count, __ATOMIC_ACQUIRE);
+	while (r->run < SYNC_PARALLEL_MOVES && now - start < ms_to_ticks(SYNC_CALIBRATE_MS)) {
+		u64 c = __atomic_load_n(&calib_count, __ATOMIC_ACQUIRE);
 
-		moves += now != last;
-		last = now;
+		if (c != last) {
+			bool close = run && now - last_move < ns_to_ticks(SYNC_MOVE_GAP_US * 1000);
+
+			run = close ? run + 1 : 1;
+			r->run = MAX(r->run, run);
+			r->moves++;
+			last_move = now;
+		}
+		last = c;
+		now = timestamp();
 	}
-	return moves;
+	r->took = now - start;
 }
 
 void sync_calibrate(void)
 {
 	int self = this_cpu()->id, other = -1;
-	u64 moves;
+	struct calib r = { 0 };
 
 	for (unsigned i = 0; i < cpus_possible && other < 0; i++)
 		if ((int)i != self && cpu_is_online(i))
@@ -345,12 +364,13 @@ void sync_calibrate(void)
 	smp_call(other, calib_count_up, NULL, 0);
 	while (__atomic_load_n(&calib_state, __ATOMIC_ACQUIRE) != 1)
 		sync_poll(), cpu_relax();
-	moves = calib_moves();
+	calib_read(&r);
 	__atomic_store_n(&calib_state, 2, __ATOMIC_RELEASE);
 	smp_wait_idle(other);
-	cpus_run_in_parallel = moves >= SYNC_PARALLEL_MOVES;
-	diag("sync waits: CPUs %s (CPU %d's count moved %llu times while CPU %d read it for %d ms without relaxing; %d or more: in parallel): a wait relaxes %s",
+	cpus_run_in_parallel = r.run >= SYNC_PARALLEL_MOVES;
+	diag("sync waits: CPUs %s (CPU %d's count moved %llu times in the %llu us CPU %d read it without relaxing, at most %llu in a row each within %d us of the last; %d: in parallel): a wait relaxes %s",
 	     cpus_run_in_parallel ? "run in parallel" : "take turns", other,
-	     (unsigned long long)moves, self, SYNC_CALIBRATE_MS, SYNC_PARALLEL_MOVES,
+	     (unsigned long long)r.moves, (unsigned long long)(ticks_to_ns(r.took) / 1000), self,
+	     (unsigned long long)r.run, SYNC_MOVE_GAP_US, SYNC_PARALLEL_MOVES,
 	     cpus_run_in_parallel ? "every 64 polls" : "at every poll");
 }

@@ -21,6 +21,7 @@
  * it; the others get every CPU.
  */
 #include "kernel/defer.h"
+#include "kernel/format.h"
 #include "kernel/patch_internal.h"
 #include "kernel/printk.h"
 #include "kernel/smp.h"
@@ -236,16 +237,21 @@ static void send_sync(struct patch_batch *b, u64 gen)
 		arch_send_ipi_all_but_self(IPI_SYNC);
 }
 
-/* Whether a CPU other than this one is online (usually found at the
+/* The first online CPU other than this one, or -1 (usually found at the
  * first or second entry, unlike a count). */
-static bool others_online(void)
+static int first_other_online(void)
 {
 	int self = this_cpu()->id;
 
 	for (unsigned i = 0; i < cpus_possible; i++)
 		if ((int)i != self && cpu_is_online(i))
-			return true;
-	return false;
+			return i;
+	return -1;
+}
+
+static bool others_online(void)
+{
+	return first_other_online() >= 0;
 }
 
 void engine_sync(struct patch_batch *b)
@@ -352,12 +358,10 @@ static void calib_read(struct calib *r)
 
 void sync_calibrate(void)
 {
-	int self = this_cpu()->id, other = -1;
+	int self = this_cpu()->id, other = first_other_online();
 	struct calib r = { 0 };
+	char how[24];
 
-	for (unsigned i = 0; i < cpus_possible && other < 0; i++)
-		if ((int)i != self && cpu_is_online(i))
-			other = i;
 	if (other < 0)
 		return;
 	__atomic_store_n(&calib_state, 0, __ATOMIC_RELEASE);
@@ -368,9 +372,12 @@ void sync_calibrate(void)
 	__atomic_store_n(&calib_state, 2, __ATOMIC_RELEASE);
 	smp_wait_idle(other);
 	cpus_run_in_parallel = r.run >= SYNC_PARALLEL_MOVES;
+	if (cpus_run_in_parallel)
+		ksnprintf(how, sizeof(how), "every %d polls", SYNC_RELAX_EVERY);
+	else
+		ksnprintf(how, sizeof(how), "at every poll");
 	diag("sync waits: CPUs %s (CPU %d's count moved %llu times in the %llu us CPU %d read it without relaxing, at most %llu in a row each within %d us of the last; %d: in parallel): a wait relaxes %s",
 	     cpus_run_in_parallel ? "run in parallel" : "take turns", other,
 	     (unsigned long long)r.moves, (unsigned long long)(ticks_to_ns(r.took) / 1000), self,
-	     (unsigned long long)r.run, SYNC_MOVE_GAP_US, SYNC_PARALLEL_MOVES,
-	     cpus_run_in_parallel ? "every 64 polls" : "at every poll");
+	     (unsigned long long)r.run, SYNC_MOVE_GAP_US, SYNC_PARALLEL_MOVES, how);
 }

@@ -65,19 +65,13 @@ DEFINE_TEST(bench, batch, 1, TEST_BENCH,
 }
 
 #define STREAM_LEN 64
-#define FLOOR_BLOCK STREAM_LEN
 
 /* A stream: STREAM_LEN different sites patched one patch_apply each, one
  * after another (many static keys flipped in turn), then patch_flush; the
  * stream's time and broadcast syncs per patch. Each site goes to a call
- * and, in the next stream, back. After each stream a block of
- * FLOOR_BLOCK bare syncs is timed as a whole, so that the floor (three
- * syncs, what any three-sync protocol pays per patch) comes from the same
- * moments as the stream it is compared with, and is aggregated the same
- * way: a stream's figure is a mean over its patches, every slow sync in
- * it included, so the floor is three times a block's mean sync, not the
- * median of single syncs (with a tight spinner on MTTCG the two were 2.7
- * and 1.35 us: syncs have a long tail, docs/design.md §12.4).
+ * and, in the next stream, back. A bare sync is timed after each stream,
+ * so that the floor (three syncs, what any three-sync protocol pays per
+ * patch) comes from the same moments as the stream it is compared with.
  *
  * At least min streams, at most max, in pairs (each site ends where it
  * began); past min, no new pair starts once budget_ms have gone by: a
@@ -89,7 +83,8 @@ static struct stats stream_of(unsigned min, unsigned max, u64 budget_ms, u64 *sy
 {
 	static struct patch_site ps;
 	static struct patch_batch b;
-	unsigned r;
+	/* At least 16 floor samples, however few the streams. */
+	unsigned per_stream = MAX(16 / min, 1u), nsync = 0, r;
 	u64 start = timestamp();
 
 	for (r = 0; r < max && (r < min || r % 2 || timestamp() - start < ms_to_ticks(budget_ms)); r++) {
@@ -105,13 +100,14 @@ static struct stats stream_of(unsigned min, unsigned max, u64 budget_ms, u64 *sy
 		patch_flush();
 		bench_samples[r] = (timestamp() - t0) / STREAM_LEN;
 		*syncs += patch_syncs() - s0;
-		t0 = timestamp();
-		for (unsigned k = 0; k < FLOOR_BLOCK; k++)
+		for (unsigned k = 0; k < per_stream; k++) {
+			t0 = timestamp();
 			sync_all_cpus();
-		bench_sync_samples[r] = (timestamp() - t0) / FLOOR_BLOCK;
+			bench_sync_samples[nsync++] = timestamp() - t0;
+		}
 	}
 	*done = r;
-	bench_floor_ns = 3 * ticks_to_ns(stats_of(bench_sync_samples, r).median);
+	bench_floor_ns = 3 * ticks_to_ns(stats_of(bench_sync_samples, nsync).median);
 	return stats_of(bench_samples, r);
 }
 

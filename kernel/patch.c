@@ -511,6 +511,7 @@ void patch_force_reset(void)
 	world_stopped = false;
 	patch_current_step = STEP_IDLE;
 	patch_step_hook = NULL;
+	patch_handler_delay_at = HANDLER_DELAY_DEFAULT;
 	patch_locks_force_release();
 }
 

@@ -82,6 +82,17 @@ u64 patch_retire_waits(void);
  * delay= option), and a function tests run at every step boundary (e.g.
  * to NMI the patching CPU in every step). */
 void patch_set_delay(u64 lo_ns, u64 hi_ns);
+/* Where trap handlers are held up while torture delays are on (a test
+ * hook, like patch_step_hook): before pinning the batch, between finding
+ * and using the descriptor, and after using it, before the reference is
+ * dropped. The default is the first two; neg.early_retire_late asks for
+ * the last alone. */
+#define HANDLER_DELAY_START (1u << 0)
+#define HANDLER_DELAY_USE (1u << 1)
+#define HANDLER_DELAY_END (1u << 2)
+#define HANDLER_DELAY_DEFAULT (HANDLER_DELAY_START | HANDLER_DELAY_USE)
+extern u32 patch_handler_delay_at;
+
 extern void (*patch_step_hook)(enum patch_step s);
 
 /* Sync waits (docs/design.md §8.5). The hook runs on a CPU waiting for

@@ -19,11 +19,15 @@
  * reference wait is for (docs/design.md §4). Under the int3 protocols
  * without this, a handler with interrupts off holds up the last sync and
  * the reference wait never matters. */
-static void handler_delay(void)
+u32 patch_handler_delay_at = HANDLER_DELAY_DEFAULT;
+
+static void handler_delay(u32 point)
 {
 	struct cpu *c = this_cpu();
 	u64 end, lo, hi;
 
+	if (!(READ_ONCE(patch_handler_delay_at) & point))
+		return;
 	patch_get_delay(&lo, &hi);
 	if (!hi)
 		return;
@@ -66,7 +70,7 @@ static int trap_live(struct trap_frame *f, struct patch_batch *b, u8 *addr, bool
 	struct patch_site *s;
 	u64 gen;
 
-	handler_delay();	/* a handler slow to start */
+	handler_delay(HANDLER_DELAY_START);	/* a handler slow to start */
 	if (!engine_ref_get(b))
 		return PATCH_TRAP_RETRY;	/* retired meanwhile: run what is there now */
 	/* Which patch our reference pins. A slow handler may pin the next
@@ -82,7 +86,7 @@ static int trap_live(struct trap_frame *f, struct patch_batch *b, u8 *addr, bool
 		engine_ref_put(b);
 		return PATCH_TRAP_NOT_OURS;
 	}
-	handler_delay();	/* between finding and using the descriptor */
+	handler_delay(HANDLER_DELAY_USE);	/* between finding and using the descriptor */
 	if (retired_under_us(b, gen)) {
 		engine_violation("no retired descriptor is read", c->id,
 				 "trap handler at %p used patch %llu's descriptor after it was retired",
@@ -94,6 +98,18 @@ static int trap_live(struct trap_frame *f, struct patch_batch *b, u8 *addr, bool
 	c->trap_hits++;
 	count_patcher_trap(c);
 	proto->hooks->trap(f, s, addr);
+	handler_delay(HANDLER_DELAY_END);	/* a handler slow to finish */
+	/* And after using it, at the reference's drop: a retirement between
+	 * the check above and the use (the handler's vCPU descheduled there
+	 * by a busy host, under MTTCG) left it emulating a descriptor half
+	 * rewritten, and the crash that followed was the only sign
+	 * (neg.early_retire, 1 of 4 runs beside two busy loops); one after
+	 * the use has the drop below write to a reused descriptor. The
+	 * reference is still held: either is the same defect. */
+	if (retired_under_us(b, gen))
+		engine_violation("no retired descriptor is read", c->id,
+				 "trap handler at %p was still using patch %llu's descriptor when it was retired",
+				 addr, (unsigned long long)gen);
 	engine_ref_put(b);
 	return PATCH_TRAP_HANDLED;
 }

@@ -48,6 +48,9 @@
 	C(early_retire, "unsafe-early-retire", T_DELAYED_HANDLER, INV,                          \
 	  "unsafe-early-retire (descriptors retired without waiting for handlers) is caught "   \
 	  "with held-up handlers", BRANCH)                                                      \
+	C(early_retire_late, "unsafe-early-retire", T_HANDLER_LATE, INV,                        \
+	  "unsafe-early-retire is caught with handlers held up only after using the "          \
+	  "descriptor, before dropping their reference", BRANCH)                                \
 	C(call_as_jmp, "unsafe-call-as-jmp", 0, EXC,                                            \
 	  "unsafe-call-as-jmp (a call emulated as a plain branch) is caught", CALLS)            \
 	C(no_gap, "unsafe-no-gap", 0, EXC,                                                      \

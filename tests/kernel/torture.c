@@ -494,8 +494,10 @@ bool torture_run(struct torture *t, struct torture_result *r)
 	WRITE_ONCE(nmi_armed, true);
 	if (t->flags & T_HOTPLUG)
 		cpu_online_hook = online_hook;
-	if (t->flags & T_DELAYED_HANDLER)
+	if (t->flags & (T_DELAYED_HANDLER | T_HANDLER_LATE))
 		patch_set_delay(opts.delay_lo, MAX(opts.delay_hi, 200000));
+	if (t->flags & T_HANDLER_LATE)
+		patch_handler_delay_at = HANDLER_DELAY_END;
 	patch_step_hook = torture_step;
 	nmi_hazard_begin(t);
 	for (unsigned i = 1; i < cpus_possible; i++)
@@ -514,6 +516,7 @@ bool torture_run(struct torture *t, struct torture_result *r)
 	nmi_unregister(torture_nmi);
 	cpu_online_hook = NULL;
 	patch_set_delay(opts.delay_lo, opts.delay_hi);
+	patch_handler_delay_at = HANDLER_DELAY_DEFAULT;
 	if (patcher_aborted || !patcher_done) {
 		patch_force_reset();
 		restore_sites(t);

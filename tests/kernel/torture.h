@@ -41,6 +41,11 @@
  * patcher (kernel/cowrite.h), running the sites in between; batching
  * protocols only (one site per sequence leaves nothing to split). */
 #define T_COWRITER (1u << 15)
+/* Trap handlers held up only after using the descriptor, before they drop
+ * their reference (kernel/patch.h, HANDLER_DELAY_END): a retirement that
+ * does not wait for them then lands there, where nothing they run shows
+ * it, and only the check at the reference's drop can. */
+#define T_HANDLER_LATE (1u << 16)
 
 struct torture {
 	const char *name;

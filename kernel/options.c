@@ -224,7 +224,7 @@ void options_print(void)
 				  i == O_CPUS ? "(all)" :
 				  i == O_ARCH ? arch_option_choices[0] :
 				  i == O_PROTOCOL ? "int3" :
-				  i == O_SYNC ? "broadcast" :
+				  i == O_SYNC ? sync_modes[opts.sync_deferred] :
 				  i == O_DELAY ? "0-2000" :
 				  i == O_SPIN ? "pause" :
 				  i == O_PREEMPT ? "(both)" :

@@ -82,11 +82,11 @@ u64 patch_retire_waits(void);
  * delay= option), and a function tests run at every step boundary (e.g.
  * to NMI the patching CPU in every step). */
 void patch_set_delay(u64 lo_ns, u64 hi_ns);
-/* Where trap handlers are held up while torture delays are on (a test
- * hook, like patch_step_hook): before pinning the batch, between finding
- * and using the descriptor, and after using it, before the reference is
- * dropped. The default is the first two; neg.early_retire_late asks for
- * the last alone. */
+/* Where trap handlers are held up (a test hook, like patch_step_hook):
+ * while torture delays are on, before pinning the batch and between
+ * finding and using the descriptor (the default); and after using it,
+ * before the reference is dropped, until the patch is retired (at most
+ * 50 ms: neg.early_retire_late's alone, kernel/trap_path.c). */
 #define HANDLER_DELAY_START (1u << 0)
 #define HANDLER_DELAY_USE (1u << 1)
 #define HANDLER_DELAY_END (1u << 2)

@@ -264,6 +264,8 @@ static void patcher(void *arg)
 	for (u64 i = 0; t->ms ? timestamp() < end : i < iters; i++) {
 		unsigned to = (tt_completed + 1) % 2;
 
+		if (t->stop_caught && test_detections(t->stop_det) >= t->stop_caught)
+			break;
 		if (!t->ms && soft && timestamp() > soft) {
 			diag("%s: stopped after %llu of %llu patches, %u/%u of the test's time budget "
 			     "used (a slow platform; seconds= or iters= choose the length)", t->name,
@@ -494,7 +496,7 @@ bool torture_run(struct torture *t, struct torture_result *r)
 	WRITE_ONCE(nmi_armed, true);
 	if (t->flags & T_HOTPLUG)
 		cpu_online_hook = online_hook;
-	if (t->flags & (T_DELAYED_HANDLER | T_HANDLER_LATE))
+	if (t->flags & T_DELAYED_HANDLER)
 		patch_set_delay(opts.delay_lo, MAX(opts.delay_hi, 200000));
 	if (t->flags & T_HANDLER_LATE)
 		patch_handler_delay_at = HANDLER_DELAY_END;

@@ -8,6 +8,7 @@
 #define PT_TESTS_TORTURE_H
 
 #include "kernel/patch.h"
+#include "kernel/test.h"
 #include "tests/kernel/sitekit.h"
 
 #define TSITES_MAX 8
@@ -42,9 +43,11 @@
  * protocols only (one site per sequence leaves nothing to split). */
 #define T_COWRITER (1u << 15)
 /* Trap handlers held up only after using the descriptor, before they drop
- * their reference (kernel/patch.h, HANDLER_DELAY_END): a retirement that
- * does not wait for them then lands there, where nothing they run shows
- * it, and only the check at the reference's drop can. */
+ * their reference, until their patch is retired (kernel/patch.h,
+ * HANDLER_DELAY_END; at most 50 ms): a retirement that does not wait for
+ * them then lands there, where nothing they run shows it, and only the
+ * check at the reference's drop can. For controls: a protocol that waits
+ * for the reference makes every such trap wait the 50 ms. */
 #define T_HANDLER_LATE (1u << 16)
 
 struct torture {
@@ -56,6 +59,10 @@ struct torture {
 	u64 ms;			/* or run this long (seconds=); 0: iters */
 	u64 share;		/* iters runs left in this test (mix rounds), for
 				 * their share of its time budget; 0: 1 */
+	/* A negative control: stop once the detector it requires has fired
+	 * this many times (0: run every patch). */
+	unsigned stop_caught;
+	enum detector stop_det;
 };
 
 /* What happened, for the test's checks and its report. Every count is

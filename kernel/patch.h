@@ -89,7 +89,7 @@ void patch_set_delay(u64 lo_ns, u64 hi_ns);
  * 50 ms: neg.early_retire_late's alone, kernel/trap_path.c). */
 #define HANDLER_DELAY_START (1u << 0)
 #define HANDLER_DELAY_USE (1u << 1)
-#define HANDLER_DELAY_END (1u << 2)
+#define HANDLER_HOLD_END (1u << 2)
 #define HANDLER_DELAY_DEFAULT (HANDLER_DELAY_START | HANDLER_DELAY_USE)
 extern u32 patch_handler_delay_at;
 

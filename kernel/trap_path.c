@@ -63,7 +63,7 @@ static bool retired_under_us(struct patch_batch *b, u64 gen)
 	       READ_ONCE(b->gen) != gen;
 }
 
-/* After the use (HANDLER_DELAY_END): held, answering syncs, until the
+/* After the use (HANDLER_HOLD_END): held, answering syncs, until the
  * patch it pinned is retired, at most HANDLER_HOLD_MS. A retirement that
  * waits for the reference never comes while it is held, so this is for a
  * control alone (neg.early_retire_late): a timed delay there caught the
@@ -75,7 +75,7 @@ static void handler_hold(struct patch_batch *b, u64 gen)
 {
 	u64 end;
 
-	if (!(READ_ONCE(patch_handler_delay_at) & HANDLER_DELAY_END))
+	if (!(READ_ONCE(patch_handler_delay_at) & HANDLER_HOLD_END))
 		return;
 	end = timestamp() + ms_to_ticks(HANDLER_HOLD_MS);
 	while (!retired_under_us(b, gen) && timestamp() < end) {

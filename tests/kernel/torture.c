@@ -499,7 +499,7 @@ bool torture_run(struct torture *t, struct torture_result *r)
 	if (t->flags & T_DELAYED_HANDLER)
 		patch_set_delay(opts.delay_lo, MAX(opts.delay_hi, 200000));
 	if (t->flags & T_HANDLER_LATE)
-		patch_handler_delay_at = HANDLER_DELAY_END;
+		patch_handler_delay_at = HANDLER_HOLD_END;
 	patch_step_hook = torture_step;
 	nmi_hazard_begin(t);
 	for (unsigned i = 1; i < cpus_possible; i++)

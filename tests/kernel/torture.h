@@ -44,7 +44,7 @@
 #define T_COWRITER (1u << 15)
 /* Trap handlers held up only after using the descriptor, before they drop
  * their reference, until their patch is retired (kernel/patch.h,
- * HANDLER_DELAY_END; at most 50 ms): a retirement that does not wait for
+ * HANDLER_HOLD_END; at most 50 ms): a retirement that does not wait for
  * them then lands there, where nothing they run shows it, and only the
  * check at the reference's drop can. For controls: a protocol that waits
  * for the reference makes every such trap wait the 50 ms. */
